@@ -1,0 +1,1 @@
+"""Configuration: per-service SLOs (ServiceSLO) and the units they are written in."""

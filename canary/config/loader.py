@@ -1,0 +1,134 @@
+"""Load ServiceSLOs from YAML files (several documents each) and from labelled ConfigMaps.
+
+Every problem becomes a ConfigError naming where it is (file or ConfigMap, document, object),
+the field path and the reason; one bad document never hides the good ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from canary.config.slo import API_VERSION, KIND, ServiceSLO
+
+SLO_CONFIGMAP_LABEL = "canary.mop.dev/slo-config"
+
+
+class ConfigError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    """File path or `ConfigMap ns/name key`."""
+    document: int | None = None
+    """0-based index of the YAML document in the source."""
+    object: str | None = None
+    """`namespace/name` of the ServiceSLO, when it could be read."""
+    field: str = ""
+    """Dotted field path, e.g. `spec.analysis.failedChecks`."""
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.document is not None:
+            where += f" (document {self.document + 1})"
+        if self.object:
+            where += f" ServiceSLO {self.object}"
+        field = f" field {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.reason}"
+
+
+class LoadResult(BaseModel):
+    slos: list[ServiceSLO] = []
+    errors: list[ConfigError] = []
+
+    def extend(self, other: LoadResult) -> None:
+        self.slos.extend(other.slos)
+        self.errors.extend(other.errors)
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _object_name(doc: Mapping[str, Any], default_namespace: str | None) -> str | None:
+    meta = doc.get("metadata")
+    if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        return None
+    ns = meta.get("namespace") or default_namespace
+    return f"{ns}/{meta['name']}" if ns else str(meta["name"])
+
+
+def parse_documents(text: str, source: str, default_namespace: str | None = None) -> LoadResult:
+    """Parse every YAML document in `text`; documents of other kinds are skipped."""
+    result = LoadResult()
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        result.errors.append(ConfigError(source=source, reason=f"invalid YAML{at}: {problem}"))
+        return result
+    for index, doc in enumerate(docs):
+        if doc is None:
+            continue
+        if not isinstance(doc, Mapping):
+            result.errors.append(
+                ConfigError(source=source, document=index, reason=f"expected a mapping, got {type(doc).__name__}")
+            )
+            continue
+        if doc.get("kind") != KIND:
+            if doc.get("apiVersion") == API_VERSION:
+                result.errors.append(
+                    ConfigError(source=source, document=index, field="kind", reason=f"expected {KIND!r}")
+                )
+            continue
+        name = _object_name(doc, default_namespace)
+        data = dict(doc)
+        if default_namespace and isinstance(data.get("metadata"), Mapping):
+            data["metadata"] = {"namespace": default_namespace, **data["metadata"]}
+        try:
+            result.slos.append(ServiceSLO.model_validate(data))
+        except ValidationError as exc:
+            for err in exc.errors():
+                reason = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    reason = "unknown field"
+                result.errors.append(
+                    ConfigError(
+                        source=source, document=index, object=name, field=_field_path(err["loc"]), reason=reason
+                    )
+                )
+    return result
+
+
+def load_files(paths: Iterable[str | Path]) -> LoadResult:
+    result = LoadResult()
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.errors.append(ConfigError(source=str(path), reason=f"cannot read: {exc}"))
+            continue
+        result.extend(parse_documents(text, str(path)))
+    return result
+
+
+def load_configmap(configmap: Mapping[str, Any]) -> LoadResult:
+    """ServiceSLOs from every data key of a ConfigMap (a dict as the Kubernetes API returns it).
+
+    SLOs without a namespace take the ConfigMap's.
+    """
+    meta = configmap.get("metadata") or {}
+    ns, name = meta.get("namespace"), meta.get("name")
+    result = LoadResult()
+    for key, text in sorted((configmap.get("data") or {}).items()):
+        result.extend(parse_documents(str(text), f"ConfigMap {ns}/{name} key {key}", default_namespace=ns))
+    return result

@@ -1,0 +1,205 @@
+"""The ServiceSLO: a service's objectives and how its canaries are analysed, rolled back and reported.
+
+Field names in YAML are camelCase (`latencyP99`, `failedChecks`); every field but `spec.service` has a
+default, documented on the field. Unknown fields are rejected so that a typo never silently falls
+back to a default.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from canary.config.units import Duration, Percent
+
+API_VERSION = "canary.mop.dev/v1alpha1"
+KIND = "ServiceSLO"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class RollbackAction(StrEnum):
+    UNDO = "undo"
+    SCALE_TO_ZERO = "scale-to-zero"
+    PAUSE = "pause"
+    NOTIFY_ONLY = "notify-only"
+
+
+class BackendFailurePolicy(StrEnum):
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+
+
+class PromoteMode(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class NotifyEvent(StrEnum):
+    STARTED = "started"
+    ROLLED_BACK = "rolled-back"
+    PROMOTED = "promoted"
+    FROZEN = "frozen"
+    BACKEND_DOWN = "backend-down"
+    BACKEND_RECOVERED = "backend-recovered"
+
+
+DEFAULT_NOTIFY_EVENTS = (
+    NotifyEvent.ROLLED_BACK,
+    NotifyEvent.FROZEN,
+    NotifyEvent.BACKEND_DOWN,
+    NotifyEvent.BACKEND_RECOVERED,
+    NotifyEvent.PROMOTED,
+)
+
+
+class Objectives(_Model):
+    availability: Percent = 99.0
+    """% of requests that must succeed (HTTP 5xx and gRPC error codes fail). Default 99."""
+    latency_p99: Duration | None = 0.5
+    """p99 request latency limit. Default 500ms; null disables the check."""
+    trace_error_rate: Percent | None = None
+    """Max % of server spans with status error, from Tempo. Default: no trace check."""
+
+
+class Comparison(_Model):
+    max_error_rate_ratio: float = Field(2.0, ge=1.0)
+    """Canary error rate may be at most this many times the baseline's. Default 2.0."""
+    max_latency_ratio: float = Field(1.5, ge=1.0)
+    """Canary p99 may be at most this many times the baseline's. Default 1.5."""
+
+
+class Analysis(_Model):
+    interval: Duration = 30.0
+    """How often a check runs. Default 30s."""
+    window: Duration = 120.0
+    """How much recent data one check looks at. Default 2m."""
+    min_requests: int = Field(50, ge=1)
+    """Fewer canary requests than this in the window: inconclusive, never a failure. Default 50."""
+    successful_checks: int = Field(10, ge=1)
+    """Passed checks needed to promote. Default 10."""
+    failed_checks: int = Field(3, ge=1)
+    """Consecutive failed checks that roll back. Default 3."""
+    backend_error_limit: int = Field(4, ge=1)
+    """Consecutive backend errors before `onBackendFailure` applies. Default 4."""
+    on_backend_failure: BackendFailurePolicy = BackendFailurePolicy.HOLD
+    """`hold` (freeze and alert) or `rollback`. Default hold."""
+
+    @model_validator(mode="after")
+    def _window_covers_interval(self) -> Analysis:
+        if self.window < self.interval:
+            raise ValueError(
+                f"window ({self.window:g}s) must be at least the interval ({self.interval:g}s), "
+                "or requests between checks would never be looked at"
+            )
+        return self
+
+
+class Rollback(_Model):
+    action: RollbackAction | None = None
+    """undo | scale-to-zero | pause | notify-only. Default: undo in guard mode, scale-to-zero in canary mode."""
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(min_length=1)
+    key: str = "url"
+
+
+class SlackNotify(_Model):
+    webhook_secret_ref: SecretKeyRef | None = None
+    """Secret holding the incoming-webhook URL. Default: the controller-wide Secret."""
+    channel: str | None = None
+    mention: str | None = None
+    """`@oncall`, `<!subteam^ID>` or `<@U123>`."""
+    events: tuple[NotifyEvent, ...] = DEFAULT_NOTIFY_EVENTS
+    """Events that are sent. Default: all but `started`."""
+
+
+class WebhookNotify(_Model):
+    url_secret_ref: SecretKeyRef
+    """Secret holding the URL that receives the JSON event payload."""
+    events: tuple[NotifyEvent, ...] = DEFAULT_NOTIFY_EVENTS
+
+
+class Notify(_Model):
+    slack: SlackNotify | None = None
+    webhook: WebhookNotify | None = None
+
+
+class MetricsPreset(StrEnum):
+    OBI = "obi"
+    SPANMETRICS = "spanmetrics"
+    CUSTOM = "custom"
+
+
+class QueryTemplates(_Model):
+    """User-supplied PromQL for `preset: custom`.
+
+    Each template must keep the grouping labels and may use the placeholders `$window` (e.g. `2m`),
+    `$selector` (the label matchers the controller adds, already escaped) and `$service`.
+    `requests` and `errors` return counts per workload over the window; `latencyBuckets` returns
+    counts per workload and `le`.
+    """
+
+    requests: str
+    errors: str
+    latency_buckets: str
+
+
+class Metrics(_Model):
+    preset: MetricsPreset = MetricsPreset.OBI
+    """obi (OBI's http/rpc server metrics) | spanmetrics (Tempo's metrics-generator) | custom."""
+    queries: QueryTemplates | None = None
+
+    @model_validator(mode="after")
+    def _custom_needs_queries(self) -> Metrics:
+        if self.preset is MetricsPreset.CUSTOM and self.queries is None:
+            raise ValueError("preset 'custom' needs 'queries' (requests, errors, latencyBuckets)")
+        return self
+
+
+class ServiceSLOSpec(_Model):
+    service: str = Field(min_length=1)
+    """`service_name` in metrics, `resource.service.name` in traces. Required."""
+    objectives: Objectives = Objectives()
+    comparison: Comparison = Comparison()
+    analysis: Analysis = Analysis()
+    rollback: Rollback = Rollback()
+    promote: PromoteMode = PromoteMode.AUTO
+    """Canary mode: `auto` copies a healthy canary into the baseline; `manual` waits for the
+    `canary.mop.dev/promote: "true"` annotation. Default auto."""
+    notify: Notify = Notify()
+    metrics: Metrics = Metrics()
+
+
+class ObjectMeta(_Model):
+    model_config = ConfigDict(extra="ignore")
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class ServiceSLO(_Model):
+    api_version: Literal["canary.mop.dev/v1alpha1"] = API_VERSION
+    kind: Literal["ServiceSLO"] = KIND
+    metadata: ObjectMeta
+    spec: ServiceSLOSpec
+
+    @property
+    def ref(self) -> str:
+        """`namespace/name`, or just `name` when no namespace is set."""
+        ns = self.metadata.namespace
+        return f"{ns}/{self.metadata.name}" if ns else self.metadata.name
+
+
+def default_slo(service: str, namespace: str | None = None) -> ServiceSLO:
+    """The embedded SLO for a Deployment that names none: every field at its default."""
+    return ServiceSLO(
+        metadata=ObjectMeta(name="default", namespace=namespace), spec=ServiceSLOSpec(service=service)
+    )
