@@ -1,0 +1,1 @@
+"""Notifications: typed controller events delivered to Slack and generic JSON webhooks."""
