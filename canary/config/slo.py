@@ -8,15 +8,15 @@ back to a default.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from canary.config.units import Duration, Percent
 
-API_VERSION = "canary.mop.dev/v1alpha1"
-KIND = "ServiceSLO"
+API_VERSION: Final = "canary.mop.dev/v1alpha1"
+KIND: Final = "ServiceSLO"
 
 
 class _Model(BaseModel):
