@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +13,9 @@ from rich.console import Console
 
 from canary import __version__
 from canary.config.loader import load_files
+from canary.config.slo import ServiceSLO
+from canary.config.units import parse_duration
+from canary.judge.model import Phase
 
 app = typer.Typer(
     name="canary",
@@ -49,6 +55,127 @@ def validate(files: Annotated[list[Path], typer.Argument(help="ServiceSLO YAML f
     if not result.slos:
         err_console.print("[red]error[/red] no ServiceSLO documents found", highlight=False)
         raise typer.Exit(1)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+EXIT_CODES = {Phase.PASS: 0, Phase.FAIL: 1, Phase.INCONCLUSIVE: 2, Phase.ERROR: 3}
+EXIT_BAD_INPUT = 4
+
+
+def _bad_input(message: str) -> typer.Exit:
+    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _pick_slo(path: Path, name: str | None) -> ServiceSLO:
+    result = load_files([path])
+    for error in result.errors:
+        err_console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
+    if result.errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    candidates = [s for s in result.slos if name is None or s.metadata.name == name]
+    if len(candidates) != 1:
+        names = ", ".join(s.metadata.name for s in result.slos) or "none"
+        wanted = f"named {name!r}" if name else "(use --slo-name to pick one)"
+        raise _bad_input(f"{path}: expected exactly one ServiceSLO {wanted}; found: {names}")
+    return candidates[0]
+
+
+@app.command()
+def analyze(
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the canary.")],
+    deployment: Annotated[str, typer.Option("--deployment", "-d", help="The canary Deployment.")],
+    slo_file: Annotated[Path, typer.Option("--slo", help="ServiceSLO YAML file.")],
+    mimir_url: Annotated[
+        str, typer.Option("--mimir-url", envvar="CANARY_MIMIR_URL", help="Mimir/Prometheus URL incl. /prometheus.")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="Baseline Deployment (canary mode). Absent: the newest ReplicaSet vs the older ones."),
+    ] = None,
+    slo_name: Annotated[str | None, typer.Option(help="Which ServiceSLO of the file, when it holds several.")] = None,
+    tempo_url: Annotated[str | None, typer.Option(envvar="CANARY_TEMPO_URL", help="Tempo URL.")] = None,
+    tenant: Annotated[str | None, typer.Option(envvar="CANARY_TENANT", help="X-Scope-OrgID tenant.")] = None,
+    bearer_token: Annotated[
+        str | None, typer.Option(envvar="CANARY_BEARER_TOKEN", help="Bearer token for Mimir and Tempo.")
+    ] = None,
+    insecure_skip_verify: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds per backend query.")] = 10.0,
+    window: Annotated[str | None, typer.Option(help="Window to analyse, e.g. 5m (default: the SLO's).")] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
+) -> None:
+    """Compare a canary with its baseline once and print every check and the verdict.
+
+    Exit codes: 0 pass, 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
+    """
+    from canary.analysis import AnalysisRequest, Analyzer
+    from canary.report import verdict_table
+    from canary.samples import Target, Workload
+    from canary.sources.mimir import MimirSettings, MimirSource
+    from canary.sources.tempo import TempoSettings, TempoSource
+
+    slo = _pick_slo(slo_file, slo_name)
+    spec = slo.spec
+    try:
+        seconds = parse_duration(window) if window else spec.analysis.window
+    except ValueError as exc:
+        raise _bad_input(f"--window: {exc}") from None
+    verify = not insecure_skip_verify
+    mimir = MimirSource(
+        MimirSettings(
+            url=mimir_url, tenant=tenant, bearer_token=bearer_token, verify_tls=verify,
+            timeout_seconds=timeout, metrics=spec.metrics,
+        )
+    )
+    tempo = (
+        TempoSource(
+            TempoSettings(url=tempo_url, tenant=tenant, bearer_token=bearer_token, verify_tls=verify,
+                          timeout_seconds=timeout)
+        )
+        if tempo_url
+        else None
+    )
+    end = datetime.now(UTC)
+    if baseline:
+        target = Target(
+            key=f"{namespace}/{deployment}", service=spec.service, window=seconds,
+            canary=Workload(namespace=namespace, deployment=deployment),
+            baseline=(Workload(namespace=namespace, deployment=baseline),),
+        )
+    else:
+        replicasets, error = mimir.discover_replicasets(namespace, deployment, end, seconds)
+        if error is not None:
+            err_console.print(f"[magenta]backend error[/magenta] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_CODES[Phase.ERROR])
+        if not replicasets:
+            err_console.print(
+                f"no series for Deployment {namespace}/{deployment} in the last {seconds:g}s: inconclusive",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_CODES[Phase.INCONCLUSIVE])
+        *older, newest = replicasets
+        target = Target(
+            key=f"{namespace}/{deployment}", service=spec.service, window=seconds,
+            canary=Workload(namespace=namespace, deployment=deployment, replicaset=newest),
+            baseline=tuple(Workload(namespace=namespace, deployment=deployment, replicaset=rs) for rs in older),
+        )
+    mimir.detect()
+    outcome = Analyzer(mimir, tempo).analyze([AnalysisRequest(target=target, slo=spec)], end)[target.key]
+    verdict = outcome.verdict
+    if output is OutputFormat.JSON:
+        console.print_json(json.dumps(outcome.model_dump(mode="json")))
+    else:
+        title = f"{namespace}/{deployment}: canary {target.canary} vs baseline " + (
+            ", ".join(str(b) for b in target.baseline) or "none"
+        )
+        console.print(verdict_table(verdict, title))
+        for trace_id in outcome.measurement.example_traces:
+            console.print(f"  failing trace: {trace_id}", highlight=False)
+    raise typer.Exit(EXIT_CODES[verdict.phase])
 
 
 def main() -> None:

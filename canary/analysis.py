@@ -1,0 +1,77 @@
+"""The analysis engine: measure every due canary through the batched sources, then judge each one.
+
+config -> sources -> judge: this module is the only place that calls both. One call to `analyze`
+sends one query per signal to Mimir (and one pair to Tempo) whatever the number of canaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from canary.config.slo import ServiceSLOSpec
+from canary.judge import judge
+from canary.judge.model import Phase, Verdict
+from canary.samples import Measurement, Target
+from canary.sources.base import MetricsSource, TraceSource
+
+
+class AnalysisRequest(BaseModel):
+    """One canary due for a check: what to measure, against which SLO, and which look this is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: Target
+    slo: ServiceSLOSpec
+    look: int = 1
+
+
+class Outcome(BaseModel):
+    """What one check measured and what the judge made of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    measurement: Measurement
+    verdict: Verdict
+
+
+class Analyzer:
+    """Runs checks for many canaries at once over one MetricsSource and an optional TraceSource."""
+
+    def __init__(self, metrics: MetricsSource, traces: TraceSource | None = None) -> None:
+        self.metrics = metrics
+        self.traces = traces
+
+    def analyze(self, requests: Sequence[AnalysisRequest], end: datetime) -> dict[str, Outcome]:
+        """Outcomes keyed by `Target.key`. Never raises for backend trouble: that is an `error` verdict."""
+        if not requests:
+            return {}
+        red = self.metrics.fetch_red([r.target for r in requests], end)
+        traced = [r.target for r in requests if r.slo.objectives.trace_error_rate is not None]
+        spans = self.traces.fetch_trace_errors(traced, end) if self.traces and traced else None
+        outcomes: dict[str, Outcome] = {}
+        for request in requests:
+            key = request.target.key
+            errors = [red.error] if red.error else []
+            queries = list(red.queries)
+            trace_pair = None
+            if spans is not None and request.target in traced:
+                queries.extend(spans.queries)
+                if spans.error:
+                    errors.append(spans.error)
+                trace_pair = spans.values.get(key)
+            measurement = Measurement(
+                target=request.target,
+                red=red.values.get(key),
+                traces=trace_pair,
+                errors=tuple(errors),
+                queries=tuple(queries),
+            )
+            verdict = judge(measurement, request.slo, look=request.look)
+            if verdict.phase is Phase.FAIL and self.traces is not None:
+                examples, _ = self.traces.example_failing_traces(request.target, end)
+                measurement = measurement.model_copy(update={"example_traces": tuple(examples[:5])})
+            outcomes[key] = Outcome(measurement=measurement, verdict=verdict)
+        return outcomes
