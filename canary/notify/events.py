@@ -26,6 +26,8 @@ class CanaryEvent(BaseModel):
     deployment: str
     revision: str
     """The canary's `deployment.kubernetes.io/revision` (guard mode) or template hash (canary mode)."""
+    baseline_revision: str | None = None
+    """The revision the canary is compared with (and rolled back to), when known."""
     mode: Mode
     service: str
     slo: str
