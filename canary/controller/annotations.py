@@ -1,0 +1,150 @@
+"""The annotation contract: parse a Deployment's `canary.mop.dev/*` annotations into typed settings.
+
+Every problem names the annotation and the reason; an invalid annotation makes the Deployment
+`Invalid` and nothing else is changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from canary.config.slo import RollbackAction, ServiceSLOSpec
+from canary.config.units import parse_duration
+
+PREFIX = "canary.mop.dev/"
+ENABLED = PREFIX + "enabled"
+SLO = PREFIX + "slo"
+BASELINE = PREFIX + "baseline"
+INTERVAL = PREFIX + "interval"
+FAILED_CHECKS = PREFIX + "failed-checks"
+SUCCESSFUL_CHECKS = PREFIX + "successful-checks"
+ROLLBACK_ACTION = PREFIX + "rollback-action"
+SLACK_CHANNEL = PREFIX + "slack-channel"
+ABORT = PREFIX + "abort"
+SKIP = PREFIX + "skip"
+PROMOTE = PREFIX + "promote"
+
+_BOOLEANS = {"true": True, "false": False}
+_DNS_LABEL_MAX = 253
+
+
+class AnnotationError(ValueError):
+    """An annotation that cannot be used; the message names it."""
+
+
+class Annotations(BaseModel):
+    """What a Deployment's annotations ask of the controller."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    slo: str | None = None
+    baseline: str | None = None
+    interval: float | None = None
+    failed_checks: int | None = None
+    successful_checks: int | None = None
+    rollback_action: RollbackAction | None = None
+    slack_channel: str | None = None
+    abort: bool = False
+    skip: bool = False
+    promote: bool = False
+
+    def apply(self, spec: ServiceSLOSpec) -> ServiceSLOSpec:
+        """The SLO spec with this Deployment's overrides applied."""
+        analysis = spec.analysis.model_copy(
+            update={
+                k: v
+                for k, v in {
+                    "interval": self.interval,
+                    "failed_checks": self.failed_checks,
+                    "successful_checks": self.successful_checks,
+                }.items()
+                if v is not None
+            }
+        )
+        if analysis.window < analysis.interval:
+            raise AnnotationError(
+                f"annotation {INTERVAL}: interval {analysis.interval:g}s is longer than the SLO's window "
+                f"{analysis.window:g}s"
+            )
+        rollback = spec.rollback.model_copy(update={"action": self.rollback_action or spec.rollback.action})
+        return spec.model_copy(update={"analysis": analysis, "rollback": rollback})
+
+
+def _bool(annotations: Mapping[str, str], key: str) -> bool:
+    raw = annotations.get(key)
+    if raw is None:
+        return False
+    value = _BOOLEANS.get(raw.strip().lower())
+    if value is None:
+        raise AnnotationError(f'annotation {key}: expected "true" or "false", got {raw!r}')
+    return value
+
+
+def _count(annotations: Mapping[str, str], key: str) -> int | None:
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise AnnotationError(f"annotation {key}: expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise AnnotationError(f"annotation {key}: must be at least 1, got {value}")
+    return value
+
+
+def _name(annotations: Mapping[str, str], key: str) -> str | None:
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value or len(value) > _DNS_LABEL_MAX or not all(c.isalnum() or c in "-." for c in value):
+        raise AnnotationError(f"annotation {key}: {raw!r} is not a valid object name")
+    return value
+
+
+def parse_annotations(annotations: Mapping[str, str] | None) -> Annotations:
+    """Parse the `canary.mop.dev/*` annotations; raise AnnotationError naming the first bad one."""
+    ann = annotations or {}
+    interval = None
+    if INTERVAL in ann:
+        try:
+            interval = parse_duration(ann[INTERVAL])
+        except ValueError as exc:
+            raise AnnotationError(f"annotation {INTERVAL}: {exc}") from None
+    action = None
+    if ROLLBACK_ACTION in ann:
+        try:
+            action = RollbackAction(ann[ROLLBACK_ACTION].strip())
+        except ValueError:
+            allowed = ", ".join(a.value for a in RollbackAction)
+            raise AnnotationError(
+                f"annotation {ROLLBACK_ACTION}: {ann[ROLLBACK_ACTION]!r} is not one of {allowed}"
+            ) from None
+    channel = ann.get(SLACK_CHANNEL)
+    if channel is not None and (not channel.strip() or len(channel) > 80 or any(c.isspace() for c in channel)):
+        raise AnnotationError(f"annotation {SLACK_CHANNEL}: {channel!r} is not a Slack channel name")
+    try:
+        return Annotations(
+            enabled=_bool(ann, ENABLED),
+            slo=_name(ann, SLO),
+            baseline=_name(ann, BASELINE),
+            interval=interval,
+            failed_checks=_count(ann, FAILED_CHECKS),
+            successful_checks=_count(ann, SUCCESSFUL_CHECKS),
+            rollback_action=action,
+            slack_channel=channel.strip() if channel else None,
+            abort=_bool(ann, ABORT),
+            skip=_bool(ann, SKIP),
+            promote=_bool(ann, PROMOTE),
+        )
+    except ValidationError as exc:  # pragma: no cover - every field is validated above
+        raise AnnotationError(str(exc)) from None
+
+
+def is_enabled(annotations: Mapping[str, str] | None) -> bool:
+    """Opted in: `canary.mop.dev/enabled: "true"` (nothing else is ever touched)."""
+    return (annotations or {}).get(ENABLED, "").strip().lower() == "true"

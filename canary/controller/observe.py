@@ -1,0 +1,133 @@
+"""Read a Deployment, its ReplicaSets and its baseline into what the decision and the sources need.
+
+Pure functions over the plain dicts the Kubernetes API returns (camelCase keys, as on the wire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from canary.config.slo import RollbackAction, ServiceSLOSpec
+from canary.controller.status import CanaryPhase, CanaryStatus
+from canary.notify.events import Mode
+from canary.samples import Target, Workload
+
+REVISION = "deployment.kubernetes.io/revision"
+Obj = dict[str, Any]
+HashFn = Callable[[Obj], str]
+
+
+def meta(obj: Obj) -> Obj:
+    m: Obj = obj.get("metadata") or {}
+    return m
+
+
+def revision_of(obj: Obj) -> int:
+    try:
+        return int((meta(obj).get("annotations") or {}).get(REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def rollback_action(spec: ServiceSLOSpec, mode: Mode) -> RollbackAction:
+    """The SLO's (or annotation's) action, else undo in guard mode and scale-to-zero in canary mode."""
+    if spec.rollback.action is not None:
+        return spec.rollback.action
+    return RollbackAction.UNDO if mode is Mode.GUARD else RollbackAction.SCALE_TO_ZERO
+
+
+def ready_replicas(obj: Obj) -> int:
+    return int((obj.get("status") or {}).get("readyReplicas") or 0)
+
+
+def spec_replicas(obj: Obj) -> int:
+    value = (obj.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def rollout_complete(deployment: Obj) -> bool:
+    """The Deployment runs only its current template, all replicas available, as `kubectl rollout status`."""
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    if spec.get("paused"):
+        return False
+    want = spec_replicas(deployment)
+    return (
+        int(status.get("observedGeneration") or 0) >= int(meta(deployment).get("generation") or 0)
+        and int(status.get("updatedReplicas") or 0) == want
+        and int(status.get("replicas") or 0) == want
+        and int(status.get("availableReplicas") or 0) == want
+    )
+
+
+def split_replicasets(replicasets: list[Obj], current_hash: str, hash_of: HashFn) -> tuple[Obj | None, list[Obj]]:
+    """(the ReplicaSet running `current_hash`, the other ReplicaSets that still have replicas), by revision."""
+    ordered = sorted(replicasets, key=revision_of)
+    canary = next((rs for rs in reversed(ordered) if hash_of(rs) == current_hash), None)
+    others = [
+        rs for rs in ordered
+        if rs is not canary and (int((rs.get("spec") or {}).get("replicas") or 0) > 0 or ready_replicas(rs) > 0)
+    ]
+    return canary, others
+
+
+def undo_source(replicasets: list[Obj], status: CanaryStatus, current_hash: str, hash_of: HashFn) -> Obj | None:
+    """The ReplicaSet to restore: the stable template's, else the newest one before the current template."""
+    ordered = sorted(replicasets, key=revision_of)
+    stable = next((rs for rs in reversed(ordered) if status.stable_hash and hash_of(rs) == status.stable_hash), None)
+    if stable is not None:
+        return stable
+    older = [rs for rs in ordered if hash_of(rs) != current_hash]
+    return older[-1] if older else None
+
+
+def canary_ready(mode: Mode, deployment: Obj, canary_rs: Obj | None) -> bool:
+    if mode is Mode.CANARY:
+        return ready_replicas(deployment) > 0
+    return canary_rs is not None and ready_replicas(canary_rs) > 0
+
+
+def settled(
+    phase: CanaryPhase, mode: Mode, action: RollbackAction, deployment: Obj, baseline: Obj | None,
+    current_hash: str, hash_of: HashFn,
+) -> bool:
+    """Promoting: promotion complete. RollingBack: the rollback is in place."""
+    if phase is CanaryPhase.PROMOTING:
+        if mode is Mode.CANARY:
+            return baseline is not None and hash_of(baseline) == current_hash
+        return rollout_complete(deployment)
+    if phase is CanaryPhase.ROLLING_BACK:
+        if action is RollbackAction.UNDO:
+            return rollout_complete(deployment)
+        if action is RollbackAction.SCALE_TO_ZERO:
+            return int((deployment.get("status") or {}).get("replicas") or 0) == 0
+        return True
+    return False
+
+
+def target_for(
+    deployment: Obj, mode: Mode, service: str, window: float, canary_rs: Obj | None,
+    baseline_rss: list[Obj], baseline: Obj | None,
+) -> Target | None:
+    """What the sources measure for this canary; None when there is nothing to compare yet."""
+    ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
+    if mode is Mode.CANARY:
+        if baseline is None:
+            return None
+        return Target(
+            key=f"{ns}/{name}", service=service, window=window,
+            canary=Workload(namespace=ns, deployment=name),
+            baseline=(Workload(namespace=ns, deployment=meta(baseline)["name"]),),
+        )
+    if canary_rs is None:
+        return None
+    return Target(
+        key=f"{ns}/{name}", service=service, window=window,
+        canary=Workload(namespace=ns, deployment=name, replicaset=meta(canary_rs)["name"]),
+        baseline=tuple(Workload(namespace=ns, deployment=name, replicaset=meta(rs)["name"]) for rs in baseline_rss),
+    )
+
+
+def images(obj: Obj) -> tuple[str, ...]:
+    containers = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    return tuple(str(c.get("image", "")) for c in containers)

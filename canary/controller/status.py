@@ -1,0 +1,89 @@
+"""The `canary.mop.dev/status` annotation: the controller's whole state for one Deployment.
+
+Written after every check and every transition, in the same write as any change to the Deployment,
+so a controller killed at any moment resumes each analysis with the same counts.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from canary.judge.model import Verdict
+from canary.notify.events import CanaryEvent, Mode
+
+STATUS_ANNOTATION = "canary.mop.dev/status"
+MAX_REJECTED = 20
+MAX_DELIVERED = 50
+
+
+class CanaryPhase(StrEnum):
+    WAITING = "Waiting"
+    ANALYSING = "Analysing"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    FROZEN = "Frozen"
+    INVALID = "Invalid"
+
+
+CHECKED_PHASES = frozenset({CanaryPhase.ANALYSING, CanaryPhase.PROMOTING, CanaryPhase.FROZEN})
+"""Phases in which scheduled checks run (Frozen only while frozen by a backend outage)."""
+
+
+class FreezeCause(StrEnum):
+    REJECTED = "rejected-template"
+    BACKEND = "backend-down"
+    PAUSED = "rollback-pause"
+
+
+class CanaryStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    phase: CanaryPhase
+    mode: Mode
+    revision: str = ""
+    """The Deployment's `deployment.kubernetes.io/revision` when this analysis started."""
+    template_hash: str = ""
+    """The pod template this status is about (under analysis, promoted, or restored)."""
+    stable_hash: str = ""
+    """The last known-good template: the rollback target."""
+    checks_passed: int = 0
+    checks_failed: int = 0
+    """Consecutive failed checks."""
+    backend_errors: int = 0
+    """Consecutive checks that ended in a backend error."""
+    looks: int = 0
+    """Checks run on this revision, the judge's sequential look index."""
+    last_verdict: Verdict | None = None
+    last_check_at: datetime | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    message: str = ""
+    freeze_cause: FreezeCause | None = None
+    rejected: list[str] = Field(default_factory=list)
+    """Template hashes that were rolled back (newest last)."""
+    replicas_before: int | None = None
+    """Canary mode, scale-to-zero: the replica count to restore on the next rollout."""
+    outbox: list[CanaryEvent] = Field(default_factory=list)
+    """Notifications decided but not yet delivered (sent again after a restart)."""
+    delivered: list[str] = Field(default_factory=list)
+    """Keys of delivered notifications (newest last), so none is sent twice."""
+
+    def to_annotation(self) -> str:
+        return self.model_dump_json(exclude_defaults=False)
+
+
+def read_status(annotations: dict[str, str] | None) -> tuple[CanaryStatus | None, str | None]:
+    """The status stored on a Deployment, or (None, reason) when absent or unreadable."""
+    raw = (annotations or {}).get(STATUS_ANNOTATION)
+    if raw is None:
+        return None, None
+    try:
+        return CanaryStatus.model_validate(json.loads(raw)), None
+    except (ValueError, ValidationError) as exc:
+        return None, f"annotation {STATUS_ANNOTATION} is not a valid status: {str(exc).splitlines()[0]}"
