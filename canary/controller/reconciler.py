@@ -1,0 +1,351 @@
+"""One reconcile of one guarded Deployment: observe, decide, write once, then tell.
+
+Every write is one resourceVersion-guarded update of the Deployment that carries the spec change and
+the new status annotation together, made only if the pod template is still the one the decision was
+about. Events and notifications follow the write, never precede it, and never block it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from canary.analysis import Outcome
+from canary.config.slo import NotifyEvent, RollbackAction, ServiceSLO, ServiceSLOSpec, default_slo
+from canary.controller import mutations
+from canary.controller.annotations import AnnotationError, Annotations, is_enabled, parse_annotations
+from canary.controller.machine import Action, Decision, Effect, Observation, Signal, decide
+from canary.controller.metrics import ControllerMetrics
+from canary.controller.observe import (
+    Obj,
+    canary_ready,
+    images,
+    meta,
+    revision_of,
+    rollback_action,
+    settled,
+    spec_replicas,
+    split_replicasets,
+    undo_source,
+)
+from canary.controller.status import CanaryPhase, CanaryStatus, read_status
+from canary.notify.events import CanaryEvent, Mode
+
+log = logging.getLogger(__name__)
+
+WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    status: WriteStatus
+    reason: str = ""
+
+
+class Deployments(Protocol):
+    """The Kubernetes operations the reconciler needs (see canary.controller.kubeops)."""
+
+    def read(self, namespace: str, name: str) -> Obj | None: ...
+
+    def replicasets(self, namespace: str, deployment: Obj) -> list[Obj]: ...
+
+    def template_hash(self, obj: Obj) -> str: ...
+
+    def update(
+        self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], expect_template_hash: str | None
+    ) -> WriteResult: ...
+
+
+class EventSink(Protocol):
+    def record(self, obj: Obj, type: str, reason: str, message: str) -> None: ...
+
+
+class NotificationSink(Protocol):
+    def publish(self, event: CanaryEvent, slo: ServiceSLO) -> None: ...
+
+
+class SLOIndex(Protocol):
+    def get(self, namespace: str, name: str) -> ServiceSLO | None: ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A Deployment's configuration after annotations and SLO lookup."""
+
+    annotations: Annotations | None
+    slo: ServiceSLO | None
+    spec: ServiceSLOSpec | None
+    error: str | None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        deployments: Deployments,
+        slos: SLOIndex,
+        events: EventSink,
+        notifications: NotificationSink,
+        metrics: ControllerMetrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.deployments = deployments
+        self.slos = slos
+        self.events = events
+        self.notifications = notifications
+        self.metrics = metrics
+        self.clock = clock
+
+    def resolve(self, deployment: Obj) -> Resolved:
+        """Annotations and the ServiceSLO; an error names the annotation or object at fault."""
+        ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
+        try:
+            ann = parse_annotations(meta(deployment).get("annotations"))
+        except AnnotationError as exc:
+            return Resolved(None, None, None, str(exc))
+        if ann.slo:
+            slo = self.slos.get(ns, ann.slo)
+            if slo is None:
+                return Resolved(
+                    ann, None, None,
+                    f"annotation canary.mop.dev/slo: ServiceSLO {ns}/{ann.slo} not found in any ConfigMap "
+                    "labelled canary.mop.dev/slo-config",
+                )
+        else:
+            slo = default_slo(service=name, namespace=ns)
+        try:
+            spec = ann.apply(slo.spec)
+        except AnnotationError as exc:
+            return Resolved(ann, slo, None, str(exc))
+        if ann.baseline == name:
+            return Resolved(
+                ann, slo, None, "annotation canary.mop.dev/baseline: a Deployment cannot be its own baseline"
+            )
+        return Resolved(ann, slo, spec, None)
+
+    def reconcile(
+        self, namespace: str, name: str, outcome: Outcome | None = None, checked_hash: str | None = None
+    ) -> Decision | None:
+        """Bring one Deployment one step forward. `outcome` is a scheduled check's result, valid only for
+        the template `checked_hash` it measured; a template that changed since drops it."""
+        for _ in range(3):
+            result = self._reconcile_once(namespace, name, outcome, checked_hash)
+            if result != "retry":
+                return result
+            outcome = None
+        log.warning("gave up reconciling %s/%s: the template kept changing", namespace, name)
+        return None
+
+    def _reconcile_once(
+        self, namespace: str, name: str, outcome: Outcome | None, checked_hash: str | None
+    ) -> Decision | Literal["retry"] | None:
+        started = time.monotonic()
+        deployment = self.deployments.read(namespace, name)
+        if deployment is None or not is_enabled(meta(deployment).get("annotations")):
+            return None
+        resolved = self.resolve(deployment)
+        mode = Mode.CANARY if resolved.annotations and resolved.annotations.baseline else Mode.GUARD
+        baseline = None
+        error = resolved.error
+        if error is None and resolved.annotations and resolved.annotations.baseline:
+            baseline = self.deployments.read(namespace, resolved.annotations.baseline)
+            if baseline is None:
+                error = (
+                    f"annotation canary.mop.dev/baseline: Deployment {namespace}/{resolved.annotations.baseline} "
+                    "not found"
+                )
+        status, status_error = read_status(meta(deployment).get("annotations"))
+        error = error or status_error
+        spec = resolved.spec if error is None else None
+        current_hash = self.deployments.template_hash(deployment)
+        replicasets = self.deployments.replicasets(namespace, deployment)
+        canary_rs, _ = split_replicasets(replicasets, current_hash, self.deployments.template_hash)
+        verdict = None
+        if outcome is not None and status is not None and checked_hash == current_hash == status.template_hash:
+            verdict = outcome.verdict
+        elif outcome is not None:
+            log.info("dropped a verdict for %s/%s: the template changed since it was measured", namespace, name)
+        ann = resolved.annotations
+        action = rollback_action(spec, mode) if spec else RollbackAction.NOTIFY_ONLY
+        obs = Observation(
+            mode=mode,
+            template_hash=current_hash,
+            revision=str(revision_of(deployment)),
+            config_error=error,
+            abort=bool(ann and ann.abort),
+            skip=bool(ann and ann.skip),
+            promote_requested=bool(ann and ann.promote),
+            canary_ready=canary_ready(mode, deployment, canary_rs),
+            settled=status is not None
+            and settled(status.phase, mode, action, deployment, baseline, current_hash, self.deployments.template_hash),
+            verdict=verdict,
+        )
+        decision = decide(status, obs, spec, self.clock())
+        if decision.signal is Signal.NONE or (
+            decision.signal is Signal.INVALID and status is not None and status.phase is CanaryPhase.INVALID
+            and status.message == decision.status.message
+        ):
+            return decision
+        new_status = decision.status.model_copy(update={"updated_at": self.clock()})
+        plan = _Plan(self, deployment, baseline, replicasets, canary_rs, new_status, decision, action, resolved)
+        promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
+        if promotes and not plan.promote_baseline():
+            return decision
+        written = self.deployments.update(namespace, name, plan.mutate, expect_template_hash=current_hash)
+        if written.status == "template-changed":
+            return "retry"
+        if written.status not in ("written", "unchanged"):
+            log.warning("no write for %s/%s (%s): %s", namespace, name, written.status, written.reason)
+            return decision
+        self._after_write(deployment, plan.status, decision, action, resolved, started, outcome)
+        return decision
+
+    def _after_write(
+        self, deployment: Obj, status: CanaryStatus, decision: Decision, action: RollbackAction,
+        resolved: Resolved, started: float, outcome: Outcome | None,
+    ) -> None:
+        ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
+        t = decision.transition
+        if outcome is not None and decision.status.last_verdict is not None and t.count.value != "keep":
+            self.metrics.checks.labels(result=outcome.verdict.phase.value).inc()
+            self.metrics.decision_seconds.observe(time.monotonic() - started)
+        if t.effect is Effect.REJECT:
+            self.metrics.rollbacks.labels(namespace=ns, deployment=name, action=action.value).inc()
+        if t.effect is Effect.PROMOTED:
+            self.metrics.promotions.labels(namespace=ns, deployment=name).inc()
+        if t.event is not None:
+            self.events.record(deployment, t.event[0], t.event[1], status.message)
+        log.info(
+            "decision",
+            extra={
+                "deployment": f"{ns}/{name}", "signal": decision.signal.value, "phase": status.phase.value,
+                "passed": status.checks_passed, "failed": status.checks_failed, "message": status.message,
+            },
+        )
+        if resolved.slo is not None:
+            for event in status.outbox:
+                self.notifications.publish(event, resolved.slo)
+
+
+class _Plan:
+    """The writes one decision needs: the Deployment's new state (and, when promoting in canary mode,
+    the baseline's), built from fresh reads inside the guarded update."""
+
+    def __init__(
+        self, reconciler: Reconciler, deployment: Obj, baseline: Obj | None, replicasets: list[Obj],
+        canary_rs: Obj | None, status: CanaryStatus, decision: Decision, action: RollbackAction, resolved: Resolved,
+    ) -> None:
+        self.r = reconciler
+        self.deployment = deployment
+        self.baseline = baseline
+        self.replicasets = replicasets
+        self.canary_rs = canary_rs
+        self.status = status
+        self.decision = decision
+        self.action = action
+        self.resolved = resolved
+        self.mode = status.mode
+        hash_of = reconciler.deployments.template_hash
+        self.previous = undo_source(replicasets, status, hash_of(deployment), hash_of)
+        """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Status changes that depend on the Deployment: the restored template and the notification."""
+        update: dict[str, object] = {}
+        if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO:
+            if self.previous is not None:
+                restored = self.r.deployments.template_hash(self.previous)
+                update.update(template_hash=restored, stable_hash=restored)
+        if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.SCALE_TO_ZERO:
+            update["replicas_before"] = spec_replicas(self.deployment)
+        notify = self.decision.transition.notify
+        if notify is not None:
+            event = self._event(notify)
+            if event.key not in self.status.delivered and all(e.key != event.key for e in self.status.outbox):
+                update["outbox"] = [*self.status.outbox, event]
+        if update:
+            self.status = self.status.model_copy(update=update)
+
+    def _event(self, notify: NotifyEvent) -> CanaryEvent:
+        d, s = self.deployment, self.status
+        verdict = s.last_verdict
+        return CanaryEvent(
+            type=notify,
+            namespace=meta(d).get("namespace", ""),
+            deployment=meta(d)["name"],
+            revision=self.decision.status.template_hash or s.template_hash,
+            mode=self.mode,
+            service=self.resolved.spec.service if self.resolved.spec else meta(d)["name"],
+            slo=self.resolved.slo.ref if self.resolved.slo else "default",
+            reason=s.message,
+            verdict=verdict,
+            images_from=images(self.baseline or self.previous or {}),
+            images_to=images(d),
+            checks_passed=s.checks_passed,
+            checks_failed=s.checks_failed,
+            window=self.resolved.spec.analysis.window if self.resolved.spec else None,
+            started_at=s.started_at,
+            at=self.r.clock(),
+            slack_channel=self.resolved.annotations.slack_channel if self.resolved.annotations else None,
+        )
+
+    def promote_baseline(self) -> bool:
+        """Canary mode: copy the canary's template into the baseline (auto, or when asked)."""
+        spec = self.resolved.spec
+        assert self.baseline is not None and spec is not None
+        asked = self.resolved.annotations is not None and self.resolved.annotations.promote
+        if spec.promote.value == "manual" and not asked:
+            return True
+        canary = self.deployment
+
+        def mutate(baseline: Obj) -> Obj | None:
+            if self.r.deployments.template_hash(baseline) == self.r.deployments.template_hash(canary):
+                return None
+            mutations.copy_template(baseline, canary)
+            return baseline
+
+        b = meta(self.baseline)
+        result = self.r.deployments.update(b.get("namespace", ""), b["name"], mutate, expect_template_hash=None)
+        if result.status not in ("written", "unchanged"):
+            log.warning("promotion of %s into %s failed: %s", meta(canary)["name"], b["name"], result.reason)
+            return False
+        return True
+
+    def mutate(self, fresh: Obj) -> Obj | None:
+        """Applied to a fresh read of the Deployment inside the guarded update."""
+        d = copy.deepcopy(fresh)
+        for action in self.decision.actions:
+            self._apply(action, d)
+        mutations.write_status(d, self.status)
+        return d
+
+    def _apply(self, action: Action, d: Obj) -> None:
+        guard = self.mode is Mode.GUARD
+        if action is Action.HOLD and guard:
+            mutations.set_paused(d, self.canary_rs is not None)
+        elif action is Action.PAUSE:
+            mutations.set_paused(d, True)
+        elif action is Action.RESTORE_REPLICAS and self.status.replicas_before and spec_replicas(d) == 0:
+            mutations.set_replicas(d, self.status.replicas_before)
+        elif action is Action.PROMOTE and guard:
+            mutations.set_paused(d, False)
+        elif action is Action.CLEAR_REQUEST:
+            mutations.clear_requests(d)
+        elif action is Action.ROLLBACK:
+            self._rollback(d)
+
+    def _rollback(self, d: Obj) -> None:
+        if self.action is RollbackAction.UNDO:
+            if self.previous is not None:
+                mutations.restore_template(d, self.previous)
+            else:
+                mutations.set_paused(d, True)
+        elif self.action is RollbackAction.SCALE_TO_ZERO:
+            mutations.set_replicas(d, 0)
+        elif self.action is RollbackAction.PAUSE:
+            mutations.set_paused(d, True)
