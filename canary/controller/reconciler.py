@@ -257,10 +257,10 @@ class _Plan:
     def _prepare(self) -> None:
         """Status changes that depend on the Deployment: the restored template and the notification."""
         update: dict[str, object] = {}
-        if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO:
-            if self.previous is not None:
-                restored = self.r.deployments.template_hash(self.previous)
-                update.update(template_hash=restored, stable_hash=restored)
+        undo = Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO
+        if undo and self.previous is not None:
+            restored = self.r.deployments.template_hash(self.previous)
+            update.update(template_hash=restored, stable_hash=restored)
         if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.SCALE_TO_ZERO:
             update["replicas_before"] = spec_replicas(self.deployment)
         notify = self.decision.transition.notify
