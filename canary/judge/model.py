@@ -31,6 +31,12 @@ class CheckResult(BaseModel):
     """Canary sample size the value rests on (requests or spans)."""
     window: float | None = None
     """Seconds of data."""
+    p_value: float | None = None
+    """p-value of the statistical test behind a fail or an unconfirmed breach."""
+    alpha: float | None = None
+    """Significance level spent on this check at this look (sequential analysis)."""
+    skipped: bool = False
+    """The check could not run (e.g. no baseline traffic); it does not count towards the verdict."""
 
 
 class Verdict(BaseModel):
