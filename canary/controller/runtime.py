@@ -1,0 +1,244 @@
+"""The running controller: informers feed one work queue, apscheduler ticks the checks, one worker
+thread owns every decision, and only the leader acts.
+
+Ticks are one apscheduler job per distinct analysis interval; a tick measures every canary of that
+interval that is due in one batched Analyzer call (one backend query per signal), then reconciles
+each with its outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from canary.analysis import AnalysisRequest, Analyzer
+from canary.controller.annotations import is_enabled
+from canary.controller.metrics import ControllerMetrics
+from canary.controller.observe import Obj, meta, split_replicasets, target_for
+from canary.controller.reconciler import Reconciler
+from canary.controller.slostore import SLOStore
+from canary.controller.status import CHECKED_PHASES, CanaryPhase, read_status
+from canary.notify.events import Mode
+
+log = logging.getLogger(__name__)
+
+PHASES_EVERY = 2.0
+"""Seconds between recounts of canaries by phase for the gauge."""
+
+
+@dataclass(frozen=True)
+class _Reconcile:
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class _Tick:
+    interval: float
+
+
+class Runtime:
+    """Owns the work queue, the tick jobs and the worker. Informers and leader election are wired
+    by the caller (see canary.controller.app), which calls `on_deployment`, `on_configmap` and
+    `set_leader`."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        analyzer: Analyzer,
+        slos: SLOStore,
+        metrics: ControllerMetrics,
+        deployments_cache: Callable[[], list[Obj]],
+        replicasets_of: Callable[[Obj], list[Obj]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.reconciler = reconciler
+        self.analyzer = analyzer
+        self.slos = slos
+        self.metrics = metrics
+        self._deployments = deployments_cache
+        self._replicasets_of = replicasets_of
+        self.clock = clock
+        self._queue: queue.Queue[_Reconcile | _Tick | None] = queue.Queue()
+        self._pending: set[_Reconcile | _Tick] = set()
+        self._pending_lock = threading.Lock()
+        self._leader = threading.Event()
+        self._stopping = threading.Event()
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._intervals: set[float] = set()
+        self._worker = threading.Thread(target=self._work, name="canary-worker", daemon=True)
+        self.ticks = 0
+        self._phases_published = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._scheduler.start()
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._queue.put(None)
+        self._scheduler.shutdown(wait=False)
+        self._worker.join(timeout=30)
+
+    @property
+    def alive(self) -> bool:
+        return self._worker.is_alive() and self._scheduler.running
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader.is_set()
+
+    def set_leader(self, leading: bool) -> None:
+        """Only the leader decides and writes; a new leader looks at every guarded Deployment at once."""
+        if leading:
+            self._leader.set()
+            self.metrics.is_leader.set(1)
+            for dep in self._deployments():
+                self.on_deployment("RESYNC", dep)
+        else:
+            self._leader.clear()
+            self.metrics.is_leader.set(0)
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    def on_deployment(self, kind: str, deployment: Obj) -> None:
+        """Informer handler: queue a reconcile for guarded Deployments (and their canaries)."""
+        if kind == "DELETED" or not is_enabled(meta(deployment).get("annotations")):
+            self._reconcile_canaries_of(deployment)
+            return
+        resolved = self.reconciler.resolve(deployment)
+        if resolved.spec is not None:
+            self._ensure_tick(resolved.spec.analysis.interval)
+        self._enqueue(_Reconcile(meta(deployment).get("namespace", ""), meta(deployment)["name"]))
+        self._reconcile_canaries_of(deployment)
+
+    def on_configmap(self, kind: str, configmap: Obj) -> None:
+        for namespace in self.slos.on_configmap(kind, configmap):
+            for dep in self._deployments():
+                if meta(dep).get("namespace") == namespace and is_enabled(meta(dep).get("annotations")):
+                    self.on_deployment("RESYNC", dep)
+
+    def _reconcile_canaries_of(self, baseline: Obj) -> None:
+        """Canary mode: a change of the baseline (a promotion landing) may settle its canaries."""
+        ns, name = meta(baseline).get("namespace", ""), meta(baseline)["name"]
+        for dep in self._deployments():
+            ann = meta(dep).get("annotations") or {}
+            if meta(dep).get("namespace") == ns and ann.get("canary.mop.dev/baseline") == name and is_enabled(ann):
+                self._enqueue(_Reconcile(ns, meta(dep)["name"]))
+
+    def _ensure_tick(self, interval: float) -> None:
+        if interval in self._intervals:
+            return
+        self._intervals.add(interval)
+        self._scheduler.add_job(
+            self._enqueue, "interval", args=[_Tick(interval)], seconds=interval, id=f"tick-{interval:g}s",
+            next_run_time=self.clock() + timedelta(seconds=min(interval, 1.0)), max_instances=1, coalesce=True,
+        )
+
+    def _enqueue(self, item: _Reconcile | _Tick) -> None:
+        with self._pending_lock:
+            if item in self._pending:
+                return
+            self._pending.add(item)
+        self._queue.put(item)
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            item = self._queue.get()
+            if item is None:
+                return
+            with self._pending_lock:
+                self._pending.discard(item)
+            if not self._leader.is_set():
+                continue
+            try:
+                if isinstance(item, _Tick):
+                    self.run_checks(item.interval)
+                else:
+                    self.reconciler.reconcile(item.namespace, item.name)
+            except Exception:
+                log.exception("work item %s failed; the controller carries on", item)
+            if time.monotonic() - self._phases_published > PHASES_EVERY:
+                self._publish_phases()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until the queue is empty (tests and the demo); False on timeout."""
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while datetime.now(UTC) < deadline:
+            with self._pending_lock:
+                if not self._pending and self._queue.empty():
+                    return True
+            self._stopping.wait(0.02)
+        return False
+
+    def run_checks(self, interval: float) -> int:
+        """Measure every due canary with this interval in one batch, then reconcile each; returns how many."""
+        now = self.clock()
+        self.ticks += 1
+        cache = self._deployments()
+        by_name = {(meta(d).get("namespace", ""), meta(d)["name"]): d for d in cache}
+        due: list[tuple[Obj, str, AnalysisRequest]] = []
+        for dep in cache:
+            found = self._due_request(dep, interval, now, by_name)
+            if found is not None:
+                due.append((dep, *found))
+        if not due:
+            return 0
+        outcomes = self.analyzer.analyze([r for _, _, r in due], now)
+        for query in next(iter(outcomes.values())).measurement.queries if outcomes else ():
+            self.metrics.backend_query_seconds.labels(backend=query.backend.value).observe(query.seconds)
+            if query.error is not None:
+                self.metrics.backend_errors.labels(backend=query.backend.value, kind=query.error.kind.value).inc()
+        for dep, checked_hash, request in due:
+            outcome = outcomes.get(request.target.key)
+            if outcome is not None:
+                self.reconciler.reconcile(
+                    meta(dep).get("namespace", ""), meta(dep)["name"], outcome=outcome, checked_hash=checked_hash
+                )
+        return len(due)
+
+    def _due_request(
+        self, dep: Obj, interval: float, now: datetime, by_name: dict[tuple[str, str], Obj]
+    ) -> tuple[str, AnalysisRequest] | None:
+        annotations = meta(dep).get("annotations") or {}
+        if not is_enabled(annotations):
+            return None
+        status, _ = read_status(annotations)
+        if status is None or status.phase not in CHECKED_PHASES:
+            return None
+        resolved = self.reconciler.resolve(dep)
+        spec = resolved.spec
+        if spec is None or spec.analysis.interval != interval:
+            return None
+        if status.last_check_at is not None and (now - status.last_check_at).total_seconds() < interval / 2:
+            return None
+        baseline = None
+        if status.mode is Mode.CANARY and resolved.annotations and resolved.annotations.baseline:
+            baseline = by_name.get((meta(dep).get("namespace", ""), resolved.annotations.baseline))
+        canary_rs, baseline_rss = split_replicasets(
+            self._replicasets_of(dep), status.template_hash, self.reconciler.deployments.template_hash
+        )
+        target = target_for(dep, status.mode, spec.service, spec.analysis.window, canary_rs, baseline_rss, baseline)
+        if target is None:
+            return None
+        return status.template_hash, AnalysisRequest(target=target, slo=spec, look=status.looks + 1)
+
+    def _publish_phases(self) -> None:
+        self._phases_published = time.monotonic()
+        counts: dict[CanaryPhase, int] = {}
+        for dep in self._deployments():
+            status, _ = read_status(meta(dep).get("annotations"))
+            if status is not None and is_enabled(meta(dep).get("annotations")):
+                counts[status.phase] = counts.get(status.phase, 0) + 1
+        self.metrics.set_phases(counts)

@@ -1,0 +1,59 @@
+"""Controller settings: command-line flags, `CANARY_*` environment variables or a YAML config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from canary.config.slo import SecretKeyRef
+
+
+class ControllerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANARY_", extra="forbid", env_nested_delimiter="__")
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces to watch; empty: all."""
+    mimir_url: str
+    """Mimir (or Prometheus) base URL including its `/prometheus` prefix."""
+    tempo_url: str | None = None
+    tenant: str | None = None
+    """`X-Scope-OrgID` sent to Mimir and Tempo."""
+    bearer_token: SecretStr | None = None
+    verify_tls: bool = True
+    query_timeout_seconds: float = Field(10.0, gt=0)
+    leader_elect: bool = False
+    lease_namespace: str = "mop-canary"
+    lease_name: str = "mop-canary-leader"
+    lease_duration_seconds: float = Field(15.0, gt=0)
+    renew_deadline_seconds: float = Field(10.0, gt=0)
+    retry_period_seconds: float = Field(2.0, gt=0)
+    identity: str | None = None
+    """Leader-election identity; default: hostname and process id."""
+    resync_seconds: float = Field(300.0, gt=0)
+    listen_host: str = "0.0.0.0"
+    listen_port: int = Field(8080, ge=0, le=65535)
+    """/metrics, /healthz and /readyz; 0 picks a free port."""
+    grafana_url: str | None = None
+    cluster_name: str = "kubernetes"
+    slack_default_secret: SecretKeyRef | None = None
+    """Controller-wide Slack webhook Secret (in the controller's namespace) for SLOs that name none."""
+    controller_namespace: str = "mop-canary"
+    log_format: str = "json"
+
+
+def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> ControllerSettings:
+    """Settings from flags, else the config file, else `CANARY_*` environment variables, else defaults."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: expected a mapping of settings")
+        data.update({k.replace("-", "_"): v for k, v in loaded.items()})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return ControllerSettings(**data)
