@@ -1,0 +1,428 @@
+"""RED metrics per canary and baseline from Mimir (or Prometheus) through `prometheus-api-client`.
+
+One `fetch_red` call sends ONE instant query per signal (requests, errors, latency buckets) and per
+distinct window for all targets, each grouped by namespace/deployment/replicaset, and splits the rows
+client-side: a workload without a ReplicaSet (canary mode) sums all rows of its Deployment; one with
+a ReplicaSet (guard mode) takes that ReplicaSet's rows; the baseline sums its workloads' rows.
+
+The source never raises for backend trouble: timeouts, refused connections, HTTP errors, Mimir limit
+errors (`err-mimir-*`) and malformed answers become a `BackendError` in the result.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from urllib3.util.retry import Retry
+
+from canary import __version__
+from canary.config.slo import Metrics, MetricsPreset
+from canary.samples import (
+    Backend,
+    BackendError,
+    BackendErrorKind,
+    LatencyHistogram,
+    Pair,
+    QueryRecord,
+    RedSample,
+    Target,
+    Workload,
+)
+from canary.sources.base import BatchResult
+from canary.sources.promql import (
+    DEPLOYMENT,
+    NAMESPACE,
+    REPLICASET,
+    Filter,
+    MetricNames,
+    QueryBuilder,
+    Signal,
+    naming_from,
+    template_problems,
+    window_literal,
+)
+
+log = logging.getLogger(__name__)
+
+DETECT_LOOKBACK_SECONDS = 3600.0
+"""How far back `detect()` looks for OBI metric names."""
+DISCOVERY_LOOKBACK_SECONDS = 3600.0
+"""`discover_replicasets` orders ReplicaSets by first appearance within max(window, this)."""
+
+
+class MimirSettings(BaseModel):
+    """How to reach Mimir: URL incl. `/prometheus`, tenant, auth, TLS, timeout and the metrics preset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    """Base URL including the prefix, e.g. `https://mimir.example/prometheus`."""
+    tenant: str | None = None
+    """Sent as `X-Scope-OrgID`."""
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    """Basic auth user (with `password`); not together with `bearer_token`."""
+    password: SecretStr | None = None
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    """PEM bundle to verify the server certificate with, instead of the system's."""
+    timeout_seconds: float = Field(10.0, gt=0)
+    metrics: Metrics = Metrics()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+            raise ValueError(f"expected an http(s) URL such as https://mimir.example/prometheus, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("tenant", "username")
+    @classmethod
+    def _header_safe(cls, value: str | None) -> str | None:
+        if value is not None and (not value or re.search(r"[\x00-\x1f\x7f]", value)):
+            raise ValueError("must be non-empty and free of control characters (it is sent in an HTTP header)")
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CA file {value} does not exist or is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MimirSettings:
+        if self.bearer_token is not None and self.username is not None:
+            raise ValueError("use either bearer_token or username/password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("basic auth needs both username and password")
+        if self.ca_file is not None and not self.verify_tls:
+            raise ValueError("ca_file is set but verify_tls is false: the CA would not be used")
+        if self.metrics.preset is MetricsPreset.CUSTOM and self.metrics.queries is not None:
+            problems = template_problems(self.metrics.queries)
+            if problems:
+                raise ValueError("metrics." + "; metrics.".join(problems))
+        return self
+
+
+T = TypeVar("T")
+_Key = tuple[str, str, str]
+"""(namespace, deployment, replicaset) of a result row; a missing label is ''."""
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    metric: dict[str, str]
+    value: tuple[float, str]
+
+
+class _Rows(BaseModel):
+    rows: list[_Row]
+
+
+class _Signals:
+    """The three signals' rows of one window, indexed by (namespace, deployment)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        self.errors: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        self.buckets: dict[tuple[str, str], dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
+
+    def add(self, signal: Signal, rows: Iterable[_Row]) -> None:
+        for row in rows:
+            value = _finite(row.value[1])
+            if value is None:
+                continue
+            ns, dep, rs = (row.metric.get(label, "") for label in (NAMESPACE, DEPLOYMENT, REPLICASET))
+            if signal is Signal.REQUESTS:
+                self.requests[(ns, dep)][rs] = value
+            elif signal is Signal.ERRORS:
+                self.errors[(ns, dep)][rs] = value
+            else:
+                le = _finite(row.metric.get("le", ""), allow_inf=True)
+                if le is not None:
+                    self.buckets[(ns, dep)][rs][le] = value
+
+    def sample(self, workloads: Sequence[Workload]) -> RedSample | None:
+        """The RED sample of the workloads together, or None when none of them has request series."""
+        counts = list(_select(self.requests, workloads))
+        if not counts:
+            return None
+        requests = sum(counts)
+        errors = min(sum(_select(self.errors, workloads)), requests)
+        merged: dict[float, float] = defaultdict(float)
+        for buckets in _select(self.buckets, workloads):
+            for le, count in buckets.items():
+                merged[le] += count
+        return RedSample(requests=requests, errors=errors, latency=_histogram(merged))
+
+
+def _select(index: dict[tuple[str, str], dict[str, T]], workloads: Sequence[Workload]) -> Iterable[T]:
+    for w in workloads:
+        per_rs = index.get((w.namespace, w.deployment), {})
+        if w.replicaset is None:
+            yield from per_rs.values()
+        elif w.replicaset in per_rs:
+            yield per_rs[w.replicaset]
+
+
+def _finite(text: str, allow_inf: bool = False) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isnan(value) or (math.isinf(value) and not (allow_inf and value > 0)) or value < 0:
+        return None
+    return value
+
+
+def _histogram(merged: dict[float, float]) -> LatencyHistogram | None:
+    """Cumulative buckets sorted by le and made monotonic (as histogram_quantile does); None without +Inf."""
+    if math.inf not in merged:
+        return None
+    buckets, running = [], 0.0
+    for le in sorted(merged):
+        running = max(running, merged[le])
+        buckets.append((le, running))
+    return LatencyHistogram(buckets=tuple(buckets))
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+_STATUS = re.compile(r"^HTTP Status Code (\d+) \((b(['\"]).*\3)\)$", re.DOTALL)
+_MIMIR_ERROR_ID = re.compile(r"err-mimir-[a-z0-9-]+")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def _http_error(exc: PrometheusApiClientException) -> tuple[BackendErrorKind, str]:
+    """Kind and reason from prometheus-api-client's `HTTP Status Code N (b'body')` message."""
+    message = str(exc)
+    match = _STATUS.match(message)
+    if not match:
+        return BackendErrorKind.HTTP, message[:300]
+    status = int(match.group(1))
+    try:
+        body = ast.literal_eval(match.group(2)).decode("utf-8", "replace")
+    except (ValueError, SyntaxError):
+        body = match.group(2)
+    try:
+        detail = str(json.loads(body).get("error") or body)
+    except (ValueError, AttributeError):
+        detail = body
+    detail = " ".join(detail.split())[:300] or "(empty body)"
+    limit = _MIMIR_ERROR_ID.search(body)
+    if limit:
+        return BackendErrorKind.LIMIT, f"HTTP {status}, Mimir limit {limit.group(0)}: {detail}"
+    return BackendErrorKind.HTTP, f"HTTP {status}: {detail}"
+
+
+def _connection_reason(url: str, exc: requests.RequestException) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        short = re.search(r"\[SSL[^\]]*\][^'\")]*", text)
+        return f"TLS with {url} failed: {short.group(0) if short else text[:200]}"
+    errno = _ERRNO.search(text)
+    return f"cannot connect to {url}: {errno.group(1).strip() if errno else text[:200]}"
+
+
+# --- the source -----------------------------------------------------------------------------------
+
+
+class MimirSource:
+    """`MetricsSource` over Mimir's Prometheus API. Call `detect()` once at start-up."""
+
+    def __init__(self, settings: MimirSettings) -> None:
+        self.settings = settings
+        self.builder = QueryBuilder(settings.metrics)
+        self.detect_error: BackendError | None = None
+        """The last `detect()` failure; `fetch_red` retries detection while this is set."""
+        headers = {"User-Agent": f"mop-canary/{__version__}"}
+        if settings.tenant:
+            headers["X-Scope-OrgID"] = settings.tenant
+        if settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+        auth = None
+        if settings.username is not None and settings.password is not None:
+            auth = (settings.username, settings.password.get_secret_value())
+        session = requests.Session()
+        session.verify = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+        self._client = PrometheusConnect(
+            url=settings.url,
+            headers=headers,
+            disable_ssl=not settings.verify_tls,
+            # One quick reconnect; never re-send a query that timed out or failed (the next tick will).
+            retry=Retry(total=2, connect=1, read=False, status=0, other=0, redirect=3, backoff_factor=0.1),
+            auth=auth,
+            session=session,
+            timeout=settings.timeout_seconds,  # requests takes float seconds
+        )
+
+    @property
+    def names(self) -> MetricNames:
+        """The OBI metric names in use (`_seconds` suffix or not)."""
+        return self.builder.names
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- start-up ---
+
+    def detect(self, end: datetime | None = None) -> None:
+        """Find out whether OBI's metric names carry the `_seconds` suffix and adapt the queries.
+
+        Looks at the `__name__` values of the hour before `end` (default now). With `_seconds` names,
+        or none at all, the Prometheus naming stays; with only suffix-less names (OTLP into Mimir), the
+        queries switch to them. A backend error is logged and kept in `detect_error`, never raised;
+        `fetch_red` then retries detection before its queries. Only the `obi` preset has two namings.
+        """
+        self._detect(end)
+
+    def _detect(self, end: datetime | None) -> QueryRecord | None:
+        if self.settings.metrics.preset is not MetricsPreset.OBI:
+            return None
+        stop = _unix(end or datetime.now(UTC))
+        probe = self.builder.naming_probe()
+        params = {"match[]": probe, "start": f"{stop - DETECT_LOOKBACK_SECONDS:.3f}", "end": f"{stop:.3f}"}
+        query = f"label __name__ values for {probe}"
+        values, record = self._call(query, lambda: self._client.get_label_values("__name__", params=params))
+        if record.error is not None:
+            self.detect_error = record.error
+            log.warning("could not detect OBI metric names, using %s_*: %s", self.names.http, record.error)
+            return record
+        self.detect_error = None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            error = self._error(query, BackendErrorKind.MALFORMED, "label values are not a list of strings")
+            self.detect_error = error
+            return record.model_copy(update={"error": error})
+        naming = naming_from(values)
+        if naming is not None and naming != self.builder.names:
+            log.info("OBI metrics are named %s_* and %s_*: adapting the queries", naming.http, naming.rpc)
+            self.builder = QueryBuilder(self.settings.metrics, naming)
+        return record.model_copy(update={"series": len(values)})
+
+    # --- MetricsSource ---
+
+    def fetch_red(self, targets: Sequence[Target], end: datetime) -> BatchResult[RedSample]:
+        """RED samples for every target's canary and baseline over its window ending at `end`."""
+        records: list[QueryRecord] = []
+        if not targets:
+            return BatchResult()
+        if self.detect_error is not None:
+            detected = self._detect(end)
+            if detected is not None:
+                records.append(detected)
+        by_window: dict[float, list[Target]] = defaultdict(list)
+        for target in targets:
+            by_window[target.window].append(target)
+        values: dict[str, Pair[RedSample]] = {}
+        for window, group in by_window.items():
+            flt = Filter(
+                namespaces=frozenset(w.namespace for t in group for w in (t.canary, *t.baseline)),
+                services=frozenset(t.service for t in group),
+            )
+            signals = _Signals()
+            for signal in Signal:
+                query = self.builder.query(signal, flt, window)
+                rows, record = self._instant(query, end)
+                records.append(record)
+                if record.error is not None:
+                    return BatchResult(error=record.error, queries=tuple(records))
+                signals.add(signal, rows)
+            for target in group:
+                values[target.key] = Pair(
+                    canary=signals.sample([target.canary]),
+                    baseline=signals.sample(target.baseline) if target.baseline else None,
+                )
+        return BatchResult(values=values, queries=tuple(records))
+
+    # --- CLI helper ---
+
+    def discover_replicasets(
+        self, namespace: str, deployment: str, end: datetime, window: float
+    ) -> tuple[list[str], BackendError | None]:
+        """The ReplicaSets of one Deployment that have request series in the `window` before `end`,
+        OLDEST FIRST: the last one is the newest, i.e. the canary; the others are its baseline.
+
+        Order: by the time each ReplicaSet's series first appeared within max(window, 1 h) before
+        `end` (sampled every 1/120 of that), then by the time they were last seen, then by name.
+        A ReplicaSet whose series predate the lookback ties with the others on first appearance.
+        Returns ([], error) when the backend fails.
+        """
+        lookback = max(window, DISCOVERY_LOOKBACK_SECONDS)
+        query = self.builder.presence_query(namespace, deployment, lookback)
+        rows, record = self._instant(query, end)
+        if record.error is not None:
+            return [], record.error
+        first: dict[str, float] = {}
+        last: dict[str, float] = {}
+        for row in rows:
+            rs = row.metric.get(REPLICASET, "")
+            stamp = _finite(row.value[1])
+            if not rs or stamp is None:
+                continue
+            (first if row.metric.get("canary_stat") == "first" else last)[rs] = stamp
+        since = _unix(end) - window
+        present = [rs for rs in first if last.get(rs, -math.inf) >= since]
+        return sorted(present, key=lambda rs: (first[rs], last[rs], rs)), None
+
+    # --- I/O ---
+
+    def _instant(self, query: str, end: datetime) -> tuple[list[_Row], QueryRecord]:
+        params = {"time": f"{_unix(end):.3f}", "timeout": window_literal(self.settings.timeout_seconds)}
+        data, record = self._call(query, lambda: self._client.custom_query(query, params=params))
+        if record.error is not None:
+            return [], record
+        try:
+            rows = _Rows(rows=data).rows
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:])
+            reason = f"unexpected result shape at data.result.{where}: {first['msg']}"
+            return [], record.model_copy(update={"error": self._error(query, BackendErrorKind.MALFORMED, reason)})
+        return rows, record.model_copy(update={"series": len(rows)})
+
+    def _call(self, query: str, call: Callable[[], Any]) -> tuple[Any, QueryRecord]:
+        """Run one API call; every failure becomes the record's BackendError."""
+        started = time.monotonic()
+        error: BackendError | None = None
+        result: Any = None
+        try:
+            result = call()
+        except requests.exceptions.JSONDecodeError as exc:
+            error = self._error(query, BackendErrorKind.MALFORMED, f"the answer is not JSON: {exc}")
+        except (KeyError, TypeError) as exc:
+            reason = f"the answer is JSON but not a Prometheus API response (missing {exc})"
+            error = self._error(query, BackendErrorKind.MALFORMED, reason)
+        except requests.exceptions.Timeout:
+            reason = f"no answer from {self.settings.url} within {self.settings.timeout_seconds:g}s"
+            error = self._error(query, BackendErrorKind.TIMEOUT, reason)
+        except requests.RequestException as exc:
+            error = self._error(query, BackendErrorKind.CONNECTION, _connection_reason(self.settings.url, exc))
+        except PrometheusApiClientException as exc:
+            kind, reason = _http_error(exc)
+            error = self._error(query, kind, reason)
+        seconds = time.monotonic() - started
+        return result, QueryRecord(backend=Backend.MIMIR, query=query, seconds=seconds, error=error)
+
+    @staticmethod
+    def _error(query: str, kind: BackendErrorKind, reason: str) -> BackendError:
+        return BackendError(backend=Backend.MIMIR, query=query, kind=kind, reason=reason)
+
+
+def _unix(moment: datetime) -> float:
+    """Unix seconds; a naive datetime is taken as UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
