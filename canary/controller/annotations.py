@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from canary.config.slo import RollbackAction, ServiceSLOSpec
 from canary.config.units import parse_duration
@@ -127,22 +127,19 @@ def parse_annotations(annotations: Mapping[str, str] | None) -> Annotations:
     channel = ann.get(SLACK_CHANNEL)
     if channel is not None and (not channel.strip() or len(channel) > 80 or any(c.isspace() for c in channel)):
         raise AnnotationError(f"annotation {SLACK_CHANNEL}: {channel!r} is not a Slack channel name")
-    try:
-        return Annotations(
-            enabled=_bool(ann, ENABLED),
-            slo=_name(ann, SLO),
-            baseline=_name(ann, BASELINE),
-            interval=interval,
-            failed_checks=_count(ann, FAILED_CHECKS),
-            successful_checks=_count(ann, SUCCESSFUL_CHECKS),
-            rollback_action=action,
-            slack_channel=channel.strip() if channel else None,
-            abort=_bool(ann, ABORT),
-            skip=_bool(ann, SKIP),
-            promote=_bool(ann, PROMOTE),
-        )
-    except ValidationError as exc:  # pragma: no cover - every field is validated above
-        raise AnnotationError(str(exc)) from None
+    return Annotations(
+        enabled=_bool(ann, ENABLED),
+        slo=_name(ann, SLO),
+        baseline=_name(ann, BASELINE),
+        interval=interval,
+        failed_checks=_count(ann, FAILED_CHECKS),
+        successful_checks=_count(ann, SUCCESSFUL_CHECKS),
+        rollback_action=action,
+        slack_channel=channel.strip() if channel else None,
+        abort=_bool(ann, ABORT),
+        skip=_bool(ann, SKIP),
+        promote=_bool(ann, PROMOTE),
+    )
 
 
 def is_enabled(annotations: Mapping[str, str] | None) -> bool:
