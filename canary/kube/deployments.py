@@ -1,0 +1,271 @@
+"""Deployments and their ReplicaSets as plain JSON dicts, and the one guarded way to write a Deployment.
+
+`template_hash` is the controller's identity of a revision: the same pod template hashes the same
+whether read from a Deployment or from one of its ReplicaSets. `update_deployment` re-reads before
+writing, drops the write when the template changed since the verdict, and writes with a
+resourceVersion-guarded PUT, retrying 409 Conflicts on a fresh read.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from kubernetes.client import ApiClient, AppsV1Api
+from pydantic import BaseModel, ConfigDict
+
+from canary.kube.wire import REQUEST_TIMEOUT, JsonObject, KubeApiError, call_json, describe, send_json, status_of
+
+log = logging.getLogger(__name__)
+
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error"]
+Mutation = Callable[[JsonObject], JsonObject | None]
+
+
+class WriteOutcome(BaseModel):
+    """What a guarded write did. `deployment` is the object as written (status `written`), else as last read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: WriteStatus
+    deployment: JsonObject | None = None
+    reason: str = ""
+    conflicts: int = 0
+    """409 Conflicts met (and retried) on the way."""
+
+
+# -- pure helpers ----------------------------------------------------------------------------------
+
+
+def _pruned(value: Any) -> Any:
+    """Drop nulls and empty maps/lists, which the API treats as absent (`creationTimestamp: null`, `{}`)."""
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def _template_without_hash_label(obj: JsonObject) -> JsonObject:
+    template: JsonObject = copy.deepcopy((obj.get("spec") or {}).get("template") or {})
+    labels = (template.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH_LABEL, None)
+    return template
+
+
+def pod_template(obj: JsonObject) -> JsonObject:
+    """`spec.template` of a Deployment or ReplicaSet, without `pod-template-hash` and without empty fields."""
+    return _pruned(_template_without_hash_label(obj))
+
+
+def template_hash(obj: JsonObject) -> str:
+    """Stable 16-hex-digit hash of the pod template of a Deployment or ReplicaSet (see `pod_template`)."""
+    canonical = json.dumps(pod_template(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def replicaset_template_for_undo(rs: JsonObject) -> JsonObject:
+    """The ReplicaSet's pod template without `pod-template-hash`, as `kubectl rollout undo` writes it back.
+
+    Only the template: unlike kubectl, the ReplicaSet's annotations are not copied back, so the
+    controller's own annotations on the Deployment survive a rollback.
+    """
+    return _template_without_hash_label(rs)
+
+
+def revision(obj: JsonObject) -> int | None:
+    """The `deployment.kubernetes.io/revision` annotation as an int; None when absent or not a number."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def owned_replicasets(deployment: JsonObject, replicasets: list[JsonObject]) -> list[JsonObject]:
+    """The ReplicaSets whose ownerReferences name the Deployment's uid, oldest revision first (those
+    without a readable revision first of all), ties by creation time and name."""
+    uid = (deployment.get("metadata") or {}).get("uid")
+    if not uid:
+        return []
+    owned = [
+        rs
+        for rs in replicasets
+        if any(ref.get("uid") == uid for ref in (rs.get("metadata") or {}).get("ownerReferences") or [])
+    ]
+
+    def order(rs: JsonObject) -> tuple[int, str, str]:
+        meta = rs.get("metadata") or {}
+        rev = revision(rs)
+        return (-1 if rev is None else rev, str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+
+    return sorted(owned, key=order)
+
+
+def label_selector(selector: JsonObject | None) -> str:
+    """A LabelSelector object (`matchLabels`, `matchExpressions`) in the `?labelSelector=` syntax."""
+    selector = selector or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise ValueError(f"label selector: unknown operator {op!r} for key {key!r}")
+    return ",".join(parts)
+
+
+# -- API -------------------------------------------------------------------------------------------
+
+
+class Deployments:
+    """Reads and guarded writes of Deployments through one `ApiClient`."""
+
+    def __init__(self, api_client: ApiClient, request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
+        self._api_client = api_client
+        self._api = AppsV1Api(api_client)
+        self._timeout = request_timeout
+
+    def read_deployment(self, namespace: str, name: str) -> JsonObject | None:
+        """The Deployment, or None when it does not exist. Raises `KubeApiError` on any other failure."""
+        try:
+            return call_json(self._api.read_namespaced_deployment, name, namespace, timeout=self._timeout)
+        except Exception as e:
+            if status_of(e) == 404:
+                return None
+            raise KubeApiError(f"read Deployment {namespace}/{name}", e) from e
+
+    def list_replicasets(self, namespace: str, deployment: JsonObject) -> list[JsonObject]:
+        """The Deployment's ReplicaSets (see `owned_replicasets`). Raises `KubeApiError` on failure."""
+        name = (deployment.get("metadata") or {}).get("name")
+        try:
+            selector = label_selector((deployment.get("spec") or {}).get("selector"))
+            listed = call_json(self._api.list_namespaced_replica_set, namespace, label_selector=selector or None,
+                               timeout=self._timeout)
+        except Exception as e:
+            raise KubeApiError(f"list ReplicaSets of Deployment {namespace}/{name}", e) from e
+        items = [rs for rs in listed.get("items") or [] if isinstance(rs, dict)]
+        for rs in items:
+            rs.setdefault("kind", "ReplicaSet")
+            rs.setdefault("apiVersion", "apps/v1")
+        return owned_replicasets(deployment, items)
+
+    def update_deployment(
+        self,
+        namespace: str,
+        name: str,
+        mutate: Mutation,
+        *,
+        expect_template_hash: str | None,
+        max_conflicts: int = 5,
+    ) -> WriteOutcome:
+        """Read, check, mutate a deep copy, PUT guarded by resourceVersion; on 409 start over (at most
+        `max_conflicts` times).
+
+        - `template-changed`: the template hash is no longer `expect_template_hash`; nothing written.
+        - `unchanged`: `mutate` returned None or an equal object; nothing written.
+        - `not-found`, `error` (with the reason), `conflict` (still 409 after `max_conflicts` retries).
+        `mutate` may change its argument in place and return it; its exceptions propagate.
+        """
+        what = f"Deployment {namespace}/{name}"
+        conflicts = 0
+        while True:
+            try:
+                current = self.read_deployment(namespace, name)
+            except KubeApiError as e:
+                return WriteOutcome(status="error", reason=str(e), conflicts=conflicts)
+            if current is None:
+                return WriteOutcome(status="not-found", reason=f"{what} not found", conflicts=conflicts)
+            found_hash = template_hash(current)
+            if expect_template_hash is not None and found_hash != expect_template_hash:
+                return WriteOutcome(
+                    status="template-changed",
+                    deployment=current,
+                    conflicts=conflicts,
+                    reason=f"{what}: pod template is now {found_hash}, not {expect_template_hash}; write dropped",
+                )
+            desired = mutate(copy.deepcopy(current))
+            if desired is None or desired == current:
+                return WriteOutcome(status="unchanged", deployment=current, conflicts=conflicts)
+            guard = (current.get("metadata") or {}).get("resourceVersion")
+            desired.setdefault("metadata", {}).update(name=name, namespace=namespace, resourceVersion=guard)
+            try:
+                written = send_json(self._api_client, "PUT", DEPLOYMENT_PATH, desired, timeout=self._timeout,
+                                    path_params={"namespace": namespace, "name": name})
+            except Exception as e:
+                status = status_of(e)
+                if status == 409 and conflicts < max_conflicts:
+                    conflicts += 1
+                    log.info("%s: 409 Conflict on write (%d/%d), re-reading", what, conflicts, max_conflicts)
+                    continue
+                if status == 409:
+                    reason = f"{what}: still 409 Conflict after {max_conflicts} retries"
+                    return WriteOutcome(status="conflict", deployment=current, reason=reason, conflicts=conflicts + 1)
+                if status == 404:
+                    return WriteOutcome(status="not-found", reason=f"{what} deleted before the write",
+                                        conflicts=conflicts)
+                return WriteOutcome(status="error", deployment=current, reason=f"write {what}: {describe(e)}",
+                                    conflicts=conflicts)
+            written.setdefault("kind", "Deployment")
+            written.setdefault("apiVersion", "apps/v1")
+            return WriteOutcome(status="written", deployment=written, conflicts=conflicts)
+
+    def patch_annotations(self, namespace: str, name: str, annotations: dict[str, str | None]) -> WriteOutcome:
+        """Set (or with None delete) annotations with a JSON merge patch, whatever the resourceVersion."""
+        what = f"Deployment {namespace}/{name}"
+        try:
+            patched = call_json(
+                self._api.patch_namespaced_deployment,
+                name,
+                namespace,
+                {"metadata": {"annotations": annotations}},
+                _content_type="application/merge-patch+json",
+                timeout=self._timeout,
+            )
+        except Exception as e:
+            if status_of(e) == 404:
+                return WriteOutcome(status="not-found", reason=f"{what} not found")
+            return WriteOutcome(status="error", reason=f"annotate {what}: {describe(e)}")
+        return WriteOutcome(status="written", deployment=patched)
+
+    def patch_scale(
+        self, namespace: str, name: str, replicas: int, *, expect_template_hash: str | None
+    ) -> WriteOutcome:
+        """Set `spec.replicas` through `update_deployment`."""
+        if replicas < 0:
+            raise ValueError(f"Deployment {namespace}/{name}: replicas must be >= 0, not {replicas}")
+
+        def scale(d: JsonObject) -> JsonObject | None:
+            if d.get("spec", {}).get("replicas") == replicas:
+                return None
+            d.setdefault("spec", {})["replicas"] = replicas
+            return d
+
+        return self.update_deployment(namespace, name, scale, expect_template_hash=expect_template_hash)
+
+    def set_paused(self, namespace: str, name: str, paused: bool, *, expect_template_hash: str | None) -> WriteOutcome:
+        """Set `spec.paused` (hold or resume the rollout) through `update_deployment`."""
+
+        def pause(d: JsonObject) -> JsonObject | None:
+            if bool(d.get("spec", {}).get("paused")) == paused:
+                return None
+            d.setdefault("spec", {})["paused"] = paused
+            return d
+
+        return self.update_deployment(namespace, name, pause, expect_template_hash=expect_template_hash)
