@@ -31,17 +31,18 @@ def check_row(check: CheckResult) -> list[str]:
         format_value(check.threshold, check.unit),
         f"{check.samples:g}" if check.samples is not None else "-",
         f"[{style}]{check.result}[/{style}]",
-        check.reason,
     ]
 
 
 def verdict_table(verdict: Verdict, title: str) -> Table:
+    """One row per check with its values; the reasons follow as numbered notes under the table."""
     table = Table(title=title, title_justify="left")
-    for column in ("check", "canary", "baseline", "threshold", "samples", "result", "reason"):
-        table.add_column(column, overflow="fold")
+    for column in ("check", "canary", "baseline", "threshold", "samples", "result"):
+        table.add_column(column, no_wrap=column != "check")
     for check in verdict.checks:
         table.add_row(*check_row(check))
     style = PHASE_STYLE[verdict.phase]
-    table.caption = f"verdict: [{style}]{verdict.phase}[/{style}] - {verdict.message}"
+    notes = "\n".join(f"  {c.name}: {c.reason}" for c in verdict.checks)
+    table.caption = f"{notes}\nverdict: [{style}]{verdict.phase}[/{style}] - {verdict.message}"
     table.caption_justify = "left"
     return table
