@@ -31,10 +31,10 @@ class Context:
     def span(self) -> str:
         return f"the last {window(self.window)}"
 
-    def decide(self, result: CheckResult, p_value: float, breach: str) -> CheckResult:
+    def decide(self, result: CheckResult, p_value: float, breach: str, detail: str = "") -> CheckResult:
         """FAIL if the breach is significant at this look, else INCONCLUSIVE."""
         significant = p_value < self.alpha
-        because = evidence(p_value, self.alpha, self.look)
+        because = f"{detail}; " * bool(detail) + evidence(p_value, self.alpha, self.look)
         reason = f"{breach} ({because})" if significant else f"{breach} but not significantly ({because})"
         return result.model_copy(
             update={
@@ -96,19 +96,17 @@ def latency_p99(canary: RedSample, baseline: RedSample | None, limit: float, ctx
     hist = canary.latency
     base_p99 = baseline.p99 if baseline is not None else None
     result = _result("latency-p99", ctx, "s", baseline=base_p99, threshold=limit)
-    if hist is None or hist.total <= 0:
+    n = count(hist.total, "canary latency histogram total") if hist is not None else 0
+    if hist is None or n == 0:
         return _inconclusive(result, f"no latency histogram for the canary in {ctx.span}")
-    n = count(hist.total, "canary latency histogram total")
     p99 = hist.quantile(0.99) or 0.0
     slow = min(count(hist.count_above(limit), "canary slow requests"), n)
     result = result.model_copy(update={"canary": p99, "samples": float(n)})
     if p99 <= limit:
         return _passed(result, f"canary p99 {seconds(p99)} within {seconds(limit)} objective ({slow}/{n} slower)")
-    breach = (
-        f"canary p99 {seconds(p99)} exceeds {seconds(limit)} objective "
-        f"({slow}/{n} requests slower, {percent(slow / n)} > 1%)"
-    )
-    return ctx.decide(result, binom_sf(slow, n, SLOW_FRACTION), breach)
+    breach = f"canary p99 {seconds(p99)} exceeds {seconds(limit)} objective"
+    detail = f"{slow}/{n} requests slower, {percent(slow / n)} > 1%"
+    return ctx.decide(result, binom_sf(slow, n, SLOW_FRACTION), breach, detail)
 
 
 def trace_error_rate(canary: TraceSample, baseline: TraceSample | None, objective: float, ctx: Context) -> CheckResult:
@@ -141,10 +139,11 @@ def error_rate_ratio(canary: RedSample, baseline: RedSample | None, max_ratio: f
     if n == 0:
         return _inconclusive(result, f"no canary requests in {ctx.span}")
     observed = f"canary error rate {percent(rate)} ({e}/{n})"
-    against = f"{max_ratio:g}x baseline {percent(base_rate)} ({eb}/{nb})"
+    against = f"{max_ratio:g}x baseline {percent(base_rate)}"
     if rate <= limit:
-        return _passed(result, f"{observed} within {against}")
-    return ctx.decide(result, rate_ratio_pvalue(e, n, eb, nb, max_ratio), f"{observed} exceeds {against}")
+        return _passed(result, f"{observed} within {against} ({eb}/{nb})")
+    p_value = rate_ratio_pvalue(e, n, eb, nb, max_ratio)
+    return ctx.decide(result, p_value, f"{observed} exceeds {against}", f"baseline {eb}/{nb}")
 
 
 def latency_ratio(canary: RedSample, baseline: RedSample | None, max_ratio: float, ctx: Context) -> CheckResult:
@@ -157,15 +156,15 @@ def latency_ratio(canary: RedSample, baseline: RedSample | None, max_ratio: floa
     hist = canary.latency
     base_hist = baseline.latency if baseline is not None else None
     result = _result("latency-ratio", ctx, "s")
-    if base_hist is None or base_hist.total <= 0:
+    nb = count(base_hist.total, "baseline latency histogram total") if base_hist is not None else 0
+    if base_hist is None or nb == 0:
         return _inconclusive(result, f"no baseline latency in {ctx.span}: comparison skipped", skipped=True)
     base_p99 = base_hist.quantile(0.99) or 0.0
     limit = base_p99 * max_ratio
     result = result.model_copy(update={"baseline": base_p99, "threshold": limit})
-    if hist is None or hist.total <= 0:
+    n = count(hist.total, "canary latency histogram total") if hist is not None else 0
+    if hist is None or n == 0:
         return _inconclusive(result, f"no latency histogram for the canary in {ctx.span}")
-    n = count(hist.total, "canary latency histogram total")
-    nb = count(base_hist.total, "baseline latency histogram total")
     p99 = hist.quantile(0.99) or 0.0
     result = result.model_copy(update={"canary": p99, "samples": float(n)})
     against = f"{max_ratio:g}x baseline p99 {seconds(base_p99)}"
@@ -174,11 +173,8 @@ def latency_ratio(canary: RedSample, baseline: RedSample | None, max_ratio: floa
     slow = min(count(hist.count_above(limit), "canary slow requests"), n)
     base_slow = min(count(base_hist.count_above(limit), "baseline slow requests"), nb)
     p_value = max(binom_sf(slow, n, SLOW_FRACTION), rate_ratio_pvalue(slow, n, base_slow, nb, 1.0))
-    breach = (
-        f"canary p99 {seconds(p99)} exceeds {against} "
-        f"({slow}/{n} canary vs {base_slow}/{nb} baseline requests slower than {seconds(limit)})"
-    )
-    return ctx.decide(result, p_value, breach)
+    detail = f"{slow}/{n} canary vs {base_slow}/{nb} baseline requests slower than {seconds(limit)}"
+    return ctx.decide(result, p_value, f"canary p99 {seconds(p99)} exceeds {against}", detail)
 
 
 def gate(result: CheckResult, ctx: Context) -> CheckResult:
