@@ -42,7 +42,7 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         raise KubeConfigError(f"kubeconfig {path}: file not found (and not running in a cluster)")
     try:
         load_kube_config(config_file=path, context=context, client_configuration=configuration, persist_config=False)
-    except (ConfigException, OSError, ValueError) as e:
+    except Exception as e:  # the loader fails in many ways on a malformed file (YAML, types, missing keys)
         where = f"kubeconfig {path}" + (f" context {context!r}" if context else "")
-        raise KubeConfigError(f"{where}: {e}") from e
+        raise KubeConfigError(f"{where}: {type(e).__name__}: {e}") from e
     return ApiClient(configuration)
