@@ -16,6 +16,7 @@ from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
 from canary.judge.model import Phase
+from canary.notify.cli import notify_app
 
 app = typer.Typer(
     name="canary",
@@ -176,6 +177,9 @@ def analyze(
         for trace_id in outcome.measurement.example_traces:
             console.print(f"  failing trace: {trace_id}", highlight=False)
     raise typer.Exit(EXIT_CODES[verdict.phase])
+
+
+app.add_typer(notify_app, name="notify")
 
 
 def main() -> None:

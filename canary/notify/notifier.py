@@ -25,10 +25,10 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from canary.config.slo import ServiceSLO
-from canary.notify.destinations import Destination, SecretLocation, SinkKind, destinations_for
+from canary.notify.destinations import Destination, SecretLocation, destinations_for
 from canary.notify.events import CanaryEvent
 from canary.notify.ledger import DeliveryLedger, delivery_key
-from canary.notify.render import render_slack, render_webhook
+from canary.notify.render import render_payload
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
 from canary.notify.settings import DeliveryPolicy, RenderSettings
 from canary.notify.transport import Answer, Result, post_json
@@ -207,7 +207,7 @@ class Notifier:
                 self._fail(job, f"{sink} webhook: {exc}")
             return
         try:
-            job.payload = self._render(job)
+            job.payload = render_payload(job.event, job.destination, self.render)
         except Exception as exc:
             log.exception("notifier: cannot render %s for %s", job.key, sink)
             self._fail(job, f"{sink} webhook: cannot render the message: {type(exc).__name__}")
@@ -226,12 +226,6 @@ class Notifier:
         if self.secrets is None:
             raise SecretError(f"{destination.secret}: no Kubernetes API configured to read it", transient=False)
         return self.secrets.url(destination.secret).get_secret_value()
-
-    def _render(self, job: _Job) -> dict[str, Any]:
-        d = job.destination
-        if d.kind is SinkKind.SLACK:
-            return render_slack(job.event, self.render, channel=d.channel, mention=d.mention)
-        return render_webhook(job.event)
 
     def _later(self, job: _Job, detail: str) -> None:
         delay = self._backoff_or_give_up(job, detail, "")

@@ -12,6 +12,7 @@ from canary.config.units import format_duration
 from canary.judge.model import CheckResult
 from canary.notify import blocks
 from canary.notify.blocks import Block, escape, fit_mrkdwn, join_within
+from canary.notify.destinations import Destination, SinkKind
 from canary.notify.events import CanaryEvent
 from canary.notify.links import dashboard_url, explore_url, trace_url
 from canary.notify.settings import RenderSettings
@@ -180,3 +181,10 @@ def render_slack(
 def render_webhook(event: CanaryEvent) -> dict[str, Any]:
     """The generic JSON payload: the whole event, its deduplication key and a schema version."""
     return {"schemaVersion": WEBHOOK_SCHEMA_VERSION, "key": event.key, **event.model_dump(mode="json")}
+
+
+def render_payload(event: CanaryEvent, destination: Destination, settings: RenderSettings) -> dict[str, Any]:
+    """The body for `destination`: a Slack message or the generic webhook payload."""
+    if destination.kind is SinkKind.SLACK:
+        return render_slack(event, settings, channel=destination.channel, mention=destination.mention)
+    return render_webhook(event)
