@@ -166,11 +166,24 @@ def check_payload(body: bytes) -> tuple[dict[str, Any] | None, list[str], str]:
     return payload, problems, "invalid_blocks" if problems else ""
 
 
+def check_json(body: bytes) -> tuple[dict[str, Any] | None, list[str], str]:
+    """(payload, problems, error code) for a generic webhook: any JSON object."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, [f"body is not JSON: {exc}"], "invalid_payload"
+    if not isinstance(payload, dict):
+        return None, ["body must be a JSON object"], "invalid_payload"
+    return payload, [], ""
+
+
 class SlackSim:
     """An incoming webhook at `url` on 127.0.0.1; `script()` the next replies, then read `requests`."""
 
-    def __init__(self, port: int = 0, hang_limit: float = 30.0) -> None:
+    def __init__(self, port: int = 0, hang_limit: float = 30.0, slack: bool = True) -> None:
+        """`slack=False`: a generic JSON webhook that accepts any JSON object (no Block Kit checks)."""
         self.token = secrets.token_hex(12)
+        self.slack = slack
         self.hang_limit = hang_limit
         self._replies: deque[Reply] = deque()
         self._default = Reply.ok()
@@ -279,7 +292,7 @@ class SlackSim:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                payload, problems, code = check_payload(body)
+                payload, problems, code = check_payload(body) if sim.slack else check_json(body)
                 received = Received(time.monotonic(), self.path, body, payload, problems, headers=dict(self.headers))
                 sim._record(received)
                 try:
