@@ -15,6 +15,7 @@ from canary import __version__
 from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
+from canary.controller.commands import register as register_controller_commands
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
 
@@ -180,6 +181,9 @@ def analyze(
 
 
 app.add_typer(notify_app, name="notify")
+
+
+register_controller_commands(app)
 
 
 def main() -> None:

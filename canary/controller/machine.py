@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from canary.config.slo import BackendFailurePolicy, NotifyEvent, ServiceSLOSpec
 from canary.controller.status import CHECKED_PHASES, MAX_REJECTED, CanaryPhase, CanaryStatus, FreezeCause
@@ -76,6 +77,9 @@ class Effect(StrEnum):
     """The template under analysis became the stable one."""
 
 
+EventType = Literal["Normal", "Warning"]
+
+
 @dataclass(frozen=True)
 class Transition:
     to: CanaryPhase | None = None
@@ -85,13 +89,14 @@ class Transition:
     effect: Effect | None = None
     freeze: FreezeCause | None = None
     notify: NotifyEvent | None = None
-    event: tuple[str, str] | None = None
+    event: tuple[EventType, str] | None = None
     """(type, reason) of the Kubernetes Event, e.g. ("Warning", "RolledBack")."""
 
 
 ANY = None
 ACTIVE = (P.WAITING, P.ANALYSING, P.PROMOTING)
-WARN, NORMAL = "Warning", "Normal"
+WARN: Literal["Warning"] = "Warning"
+NORMAL: Literal["Normal"] = "Normal"
 
 _ROLLBACK = Transition(
     P.ROLLING_BACK, (Action.ROLLBACK,), Count.FAIL, Effect.REJECT,

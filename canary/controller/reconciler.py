@@ -19,7 +19,7 @@ from canary.analysis import Outcome
 from canary.config.slo import NotifyEvent, RollbackAction, ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller import mutations
 from canary.controller.annotations import AnnotationError, Annotations, is_enabled, parse_annotations
-from canary.controller.machine import Action, Decision, Effect, Observation, Signal, decide
+from canary.controller.machine import Action, Decision, Effect, EventType, Observation, Signal, decide
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import (
     Obj,
@@ -34,35 +34,25 @@ from canary.controller.observe import (
     undo_source,
 )
 from canary.controller.status import CanaryPhase, CanaryStatus, read_status
+from canary.kube.deployments import WriteOutcome, template_hash
 from canary.notify.events import CanaryEvent, Mode
 
 log = logging.getLogger(__name__)
 
-WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error"]
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    status: WriteStatus
-    reason: str = ""
-
-
 class Deployments(Protocol):
-    """The Kubernetes operations the reconciler needs (see canary.controller.kubeops)."""
+    """The Kubernetes operations the reconciler needs (canary.kube.deployments.Deployments)."""
 
-    def read(self, namespace: str, name: str) -> Obj | None: ...
+    def read_deployment(self, namespace: str, name: str) -> Obj | None: ...
 
-    def replicasets(self, namespace: str, deployment: Obj) -> list[Obj]: ...
+    def list_replicasets(self, namespace: str, deployment: Obj) -> list[Obj]: ...
 
-    def template_hash(self, obj: Obj) -> str: ...
-
-    def update(
-        self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], expect_template_hash: str | None
-    ) -> WriteResult: ...
+    def update_deployment(
+        self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], *, expect_template_hash: str | None
+    ) -> WriteOutcome: ...
 
 
 class EventSink(Protocol):
-    def record(self, obj: Obj, type: str, reason: str, message: str) -> None: ...
+    def record(self, obj: Obj, type: EventType, reason: str, message: str) -> None: ...
 
 
 class NotificationSink(Protocol):
@@ -144,7 +134,7 @@ class Reconciler:
         self, namespace: str, name: str, outcome: Outcome | None, checked_hash: str | None
     ) -> Decision | Literal["retry"] | None:
         started = time.monotonic()
-        deployment = self.deployments.read(namespace, name)
+        deployment = self.deployments.read_deployment(namespace, name)
         if deployment is None or not is_enabled(meta(deployment).get("annotations")):
             return None
         resolved = self.resolve(deployment)
@@ -152,7 +142,7 @@ class Reconciler:
         baseline = None
         error = resolved.error
         if error is None and resolved.annotations and resolved.annotations.baseline:
-            baseline = self.deployments.read(namespace, resolved.annotations.baseline)
+            baseline = self.deployments.read_deployment(namespace, resolved.annotations.baseline)
             if baseline is None:
                 error = (
                     f"annotation canary.mop.dev/baseline: Deployment {namespace}/{resolved.annotations.baseline} "
@@ -161,9 +151,9 @@ class Reconciler:
         status, status_error = read_status(meta(deployment).get("annotations"))
         error = error or status_error
         spec = resolved.spec if error is None else None
-        current_hash = self.deployments.template_hash(deployment)
-        replicasets = self.deployments.replicasets(namespace, deployment)
-        canary_rs, _ = split_replicasets(replicasets, current_hash, self.deployments.template_hash)
+        current_hash = template_hash(deployment)
+        replicasets = self.deployments.list_replicasets(namespace, deployment)
+        canary_rs, _ = split_replicasets(replicasets, current_hash, template_hash)
         verdict = None
         if outcome is not None and status is not None and checked_hash == current_hash == status.template_hash:
             verdict = outcome.verdict
@@ -181,7 +171,7 @@ class Reconciler:
             promote_requested=bool(ann and ann.promote),
             canary_ready=canary_ready(mode, deployment, canary_rs),
             settled=status is not None
-            and settled(status.phase, mode, action, deployment, baseline, current_hash, self.deployments.template_hash),
+            and settled(status.phase, mode, action, deployment, baseline, current_hash, template_hash),
             verdict=verdict,
         )
         decision = decide(status, obs, spec, self.clock())
@@ -195,7 +185,7 @@ class Reconciler:
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
-        written = self.deployments.update(namespace, name, plan.mutate, expect_template_hash=current_hash)
+        written = self.deployments.update_deployment(namespace, name, plan.mutate, expect_template_hash=current_hash)
         if written.status == "template-changed":
             return "retry"
         if written.status not in ("written", "unchanged"):
@@ -249,8 +239,7 @@ class _Plan:
         self.action = action
         self.resolved = resolved
         self.mode = status.mode
-        hash_of = reconciler.deployments.template_hash
-        self.previous = undo_source(replicasets, status, hash_of(deployment), hash_of)
+        self.previous = undo_source(replicasets, status, template_hash(deployment), template_hash)
         """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
         self._prepare()
 
@@ -259,14 +248,15 @@ class _Plan:
         update: dict[str, object] = {}
         undo = Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO
         if undo and self.previous is not None:
-            restored = self.r.deployments.template_hash(self.previous)
+            restored = template_hash(self.previous)
             update.update(template_hash=restored, stable_hash=restored)
         if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.SCALE_TO_ZERO:
             update["replicas_before"] = spec_replicas(self.deployment)
         notify = self.decision.transition.notify
         if notify is not None:
             event = self._event(notify)
-            if event.key not in self.status.delivered and all(e.key != event.key for e in self.status.outbox):
+            delivered = {key.split("|", 1)[0] for key in self.status.delivered}
+            if event.key not in delivered and all(e.key != event.key for e in self.status.outbox):
                 update["outbox"] = [*self.status.outbox, event]
         if update:
             self.status = self.status.model_copy(update=update)
@@ -304,13 +294,15 @@ class _Plan:
         canary = self.deployment
 
         def mutate(baseline: Obj) -> Obj | None:
-            if self.r.deployments.template_hash(baseline) == self.r.deployments.template_hash(canary):
+            if template_hash(baseline) == template_hash(canary):
                 return None
             mutations.copy_template(baseline, canary)
             return baseline
 
         b = meta(self.baseline)
-        result = self.r.deployments.update(b.get("namespace", ""), b["name"], mutate, expect_template_hash=None)
+        result = self.r.deployments.update_deployment(
+            b.get("namespace", ""), b["name"], mutate, expect_template_hash=None
+        )
         if result.status not in ("written", "unchanged"):
             log.warning("promotion of %s into %s failed: %s", meta(canary)["name"], b["name"], result.reason)
             return False

@@ -1,0 +1,189 @@
+"""Wire the controller together: informers, leader election, runtime, notifier, health server.
+
+`ControllerApp(settings).start()` is `canary run`; the demo and the tests build the same object
+against the simulated cluster, so they run exactly the production code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kubernetes.client import ApiClient, CoreV1Api
+
+from canary.analysis import Analyzer
+from canary.controller.http import HealthServer
+from canary.controller.ledger import StatusLedger
+from canary.controller.metrics import ControllerMetrics
+from canary.controller.observe import Obj, meta
+from canary.controller.reconciler import Reconciler
+from canary.controller.runtime import Runtime
+from canary.controller.settings import ControllerSettings
+from canary.controller.slostore import SLOStore
+from canary.kube.client import load_api_client
+from canary.kube.deployments import Deployments, owned_replicasets
+from canary.kube.events import EventRecorder
+from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, Informer
+from canary.kube.leader import LeaderElector, default_identity
+from canary.notify.destinations import SecretLocation
+from canary.notify.events import CanaryEvent
+from canary.notify.notifier import Notifier, SLONotifications
+from canary.notify.secrets import SecretResolver
+from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.sources.mimir import MimirSettings, MimirSource
+from canary.sources.tempo import TempoSettings, TempoSource
+
+log = logging.getLogger(__name__)
+
+SLO_SELECTOR = "canary.mop.dev/slo-config"
+
+
+class ControllerApp:
+    def __init__(
+        self,
+        settings: ControllerSettings,
+        api_client: ApiClient | None = None,
+        *,
+        delivery: DeliveryPolicy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = s = settings
+        self.api_client = api_client or load_api_client(s.kubeconfig, s.context)
+        self.identity = s.identity or default_identity()
+        self.metrics = ControllerMetrics()
+        self.deployments = Deployments(self.api_client)
+        token = s.bearer_token
+        self.mimir = MimirSource(
+            MimirSettings(url=s.mimir_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
+                          timeout_seconds=s.query_timeout_seconds)
+        )
+        tempo = (
+            TempoSource(TempoSettings(url=s.tempo_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
+                                      timeout_seconds=s.query_timeout_seconds))
+            if s.tempo_url else None
+        )
+        self.slos = SLOStore()
+        self.events = EventRecorder(self.api_client, host=self.identity)
+        namespaces = s.namespaces or None
+        self.deployment_informer = Informer(
+            self.api_client, DEPLOYMENTS, self._on_deployment, namespaces=namespaces, resync_seconds=s.resync_seconds
+        )
+        self.replicaset_informer = Informer(
+            self.api_client, REPLICASETS, lambda kind, obj: None, namespaces=namespaces, resync_seconds=None
+        )
+        self.configmap_informer = Informer(
+            self.api_client, CONFIGMAPS, self._on_configmap, namespaces=namespaces, label_selector=SLO_SELECTOR,
+            resync_seconds=s.resync_seconds,
+        )
+        self.ledger = StatusLedger(self.deployments, self.deployment_informer.list)
+        default_secret = (
+            SecretLocation(namespace=s.controller_namespace, name=s.slack_default_secret.name,
+                           key=s.slack_default_secret.key)
+            if s.slack_default_secret else None
+        )
+        self.notifier = Notifier(
+            self.ledger,
+            render=RenderSettings(cluster=s.cluster_name, grafana_url=s.grafana_url),
+            policy=delivery,
+            secrets=SecretResolver(CoreV1Api(self.api_client)),
+            on_permanent_failure=self._notification_failed,
+            registry=self.metrics.registry,
+        )
+        self.notifications = SLONotifications(self.notifier, default_secret)
+        self.reconciler = Reconciler(
+            self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock
+        )
+        self.runtime = Runtime(
+            self.reconciler, Analyzer(self.mimir, tempo), self.slos, self.metrics,
+            self.deployment_informer.list, self._replicasets_of, clock=clock,
+        )
+        self.elector = (
+            LeaderElector(
+                self.api_client, namespace=s.lease_namespace, name=s.lease_name, identity=self.identity,
+                lease_duration_seconds=max(1, round(s.lease_duration_seconds)),
+                renew_deadline_seconds=s.renew_deadline_seconds, retry_period_seconds=s.retry_period_seconds,
+                on_started_leading=lambda: self._set_leader(True),
+                on_stopped_leading=lambda: self._set_leader(False),
+            )
+            if s.leader_elect else None
+        )
+        self.health = HealthServer(s.listen_host, s.listen_port, self.metrics.registry, self._healthy, self._ready)
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, sync_timeout: float = 30.0) -> ControllerApp:
+        self.health.start()
+        self.mimir.detect()
+        for informer in (self.configmap_informer, self.replicaset_informer, self.deployment_informer):
+            informer.start()
+            if not informer.wait_for_sync(sync_timeout):
+                log.warning("%s informer not synced after %gs; carrying on", informer.resource.kind, sync_timeout)
+        self.notifier.start()
+        self.runtime.start()
+        if self.elector is not None:
+            self.elector.start()
+        else:
+            self._set_leader(True)
+        self._started = True
+        log.info("controller started", extra={"identity": self.identity, "port": self.health.port})
+        return self
+
+    def stop(self, release_lease: bool = True) -> None:
+        """Stop everything; `release_lease=False` simulates a crash for failover tests."""
+        if self.elector is not None:
+            self.elector.stop(release=release_lease)
+        self.runtime.stop()
+        for informer in (self.deployment_informer, self.replicaset_informer, self.configmap_informer):
+            informer.stop()
+        self.notifier.close()
+        self.health.stop()
+        self.mimir.close()
+
+    def __enter__(self) -> ControllerApp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def _set_leader(self, leading: bool) -> None:
+        log.info("leadership %s", "acquired" if leading else "lost", extra={"identity": self.identity})
+        self.runtime.set_leader(leading)
+        if leading:
+            self._resend_pending()
+
+    def _resend_pending(self) -> None:
+        """Notifications decided but not delivered before a restart or failover go out now."""
+        for event in self.ledger.pending():
+            deployment = self.deployment_informer.get(event.namespace, event.deployment)
+            slo = self.reconciler.resolve(deployment).slo if deployment else None
+            if slo is not None:
+                self.notifications.publish(event, slo)
+
+    def _on_deployment(self, kind: str, obj: Obj) -> None:
+        self.runtime.on_deployment(kind, obj)
+
+    def _on_configmap(self, kind: str, obj: Obj) -> None:
+        self.runtime.on_configmap(kind, obj)
+
+    def _replicasets_of(self, deployment: Obj) -> list[Obj]:
+        return owned_replicasets(deployment, self.replicaset_informer.list(meta(deployment).get("namespace")))
+
+    def _notification_failed(self, event: CanaryEvent, reason: str) -> None:
+        deployment = self.deployment_informer.get(event.namespace, event.deployment)
+        if deployment is not None:
+            self.events.record(deployment, "Warning", "NotificationFailed", reason)
+
+    def _healthy(self) -> tuple[bool, str]:
+        ok = self.runtime.alive
+        return ok, "ok" if ok else "worker or scheduler stopped"
+
+    def _ready(self) -> tuple[bool, str]:
+        synced = all(i.has_synced for i in (self.deployment_informer, self.replicaset_informer,
+                                            self.configmap_informer))
+        if not (self._started and synced):
+            return False, "informers not synced"
+        return True, "leader" if self.runtime.is_leader else "standby"
