@@ -125,7 +125,7 @@ def _request(ref: str, annotations: dict[str, str], kubeconfig: str | None, cont
     api = _api(kubeconfig, context)
     try:
         current = api.read_namespaced_deployment(name, namespace)
-        if not is_enabled(current.metadata.annotations):
+        if current.metadata is None or not is_enabled(current.metadata.annotations):
             err_console.print(f"[red]error[/red] Deployment {ref} is not annotated canary.mop.dev/enabled=true")
             raise typer.Exit(1)
         api.patch_namespaced_deployment(name, namespace, {"metadata": {"annotations": annotations}})
