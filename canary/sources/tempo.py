@@ -1,0 +1,339 @@
+"""Tempo (TraceQL) source: server-span error rates per canary and baseline, and example failing traces.
+
+Error rate = `{ ... && kind = server && status = error } | rate()` divided client-side by the
+unfiltered `{ ... && kind = server } | rate()`, both grouped by workload, in one query pair per tick
+for every target with the same window.
+
+Why `/api/metrics/query` (instant) and not `query_range`: an instant answer is one number per series
+over exactly (start, end]. A range answer is aligned to the step and carries an extra first bucket
+(start-step, start] outside the window, plus exemplars; summing it right needs care for no gain.
+
+Tempo gotchas handled here (see ../shared/fixtures/tempo/README.md):
+- The query frontend refuses windows that end less than `query_end_cutoff` (30 s) ago and shortens
+  those that overlap it; the window is moved back to end at now-30s, keeping its length, so what is
+  asked is what is answered.
+- Protobuf JSON: zero values are omitted (a series without `value` is 0, a missing error series is
+  0 errors), int64 come as strings, and an instant answer with no series has no `series` key (no data).
+- An answer marked `status: PARTIAL`, or whose `metrics.completedJobs` is below `totalJobs`, is not a
+  rate of all spans: it becomes a BackendError of kind `limit` quoting Tempo's message, never a
+  silently wrong rate.
+- Trace ids come back with leading zeros stripped; they are left-padded to 32 hex digits.
+
+A source never raises: connection, timeout, HTTP status (Tempo's text/plain message quoted), JSON and
+shape errors all become a BackendError that names the backend, the query and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from canary.samples import Backend, BackendError, BackendErrorKind, Pair, QueryRecord, Target, TraceSample, Workload
+from canary.sources import traceql
+from canary.sources.base import BatchResult
+
+INSTANT_PATH = "/api/metrics/query"
+SEARCH_PATH = "/api/search"
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+_BODY_QUOTE_LIMIT = 500
+
+
+class TempoSettings(BaseModel):
+    """Where Tempo is and how to talk to it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(min_length=1)
+    """Base URL of the Tempo query frontend, e.g. `http://tempo:3200`."""
+    tenant: str | None = None
+    """Sent as `X-Scope-OrgID` when set (multi-tenant Tempo)."""
+    bearer_token: SecretStr | None = None
+    verify_tls: bool = True
+    timeout_seconds: float = Field(10.0, gt=0)
+    end_cutoff_seconds: float = Field(30.0, ge=0)
+    """Tempo's `query_frontend.query_end_cutoff`: data newer than this is not queried."""
+    search_limit: int = Field(20, ge=1, le=1000)
+    """Traces asked from `/api/search` before keeping the newest few."""
+
+
+# --- Tempo's answers (protobuf JSON) -------------------------------------------------------------
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _AnyValue(_Shape):
+    stringValue: str | None = None
+    intValue: int | None = None
+    doubleValue: float | None = None
+    boolValue: bool | None = None
+
+    def text(self) -> str | None:
+        for value in (self.stringValue, self.intValue, self.doubleValue, self.boolValue):
+            if value is not None:
+                return str(value)
+        return None
+
+
+class _Label(_Shape):
+    key: str
+    value: _AnyValue = _AnyValue()
+
+
+class _InstantSeries(_Shape):
+    labels: list[_Label] = []
+    value: float = 0.0
+    """Omitted by Tempo when 0."""
+
+
+class _JobMetrics(_Shape):
+    completedJobs: int = 0
+    totalJobs: int = 0
+
+
+class _InstantAnswer(_Shape):
+    series: list[_InstantSeries] = []
+    """Absent when nothing matched."""
+    metrics: _JobMetrics = _JobMetrics()
+    status: str | None = None
+    message: str | None = None
+
+
+class _FoundTrace(_Shape):
+    traceID: str
+    startTimeUnixNano: int = 0
+
+
+class _SearchAnswer(_Shape):
+    traces: list[_FoundTrace] = []
+
+
+# --- the source ----------------------------------------------------------------------------------
+
+A = TypeVar("A", bound=_Shape)
+
+
+class _Failure(Exception):
+    """Internal: carries a BackendError out of the request helpers (never leaves this module)."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_SeriesKey = tuple[tuple[str, str | None], ...]
+
+
+class TempoSource:
+    """Implements `canary.sources.base.TraceSource` over Tempo's HTTP API."""
+
+    def __init__(self, settings: TempoSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self._clock = clock
+        headers = {"Accept": "application/json"}
+        if settings.tenant:
+            headers["X-Scope-OrgID"] = settings.tenant
+        if settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+        self._client = httpx.Client(
+            base_url=settings.url.rstrip("/"),
+            headers=headers,
+            verify=settings.verify_tls,
+            timeout=settings.timeout_seconds,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> TempoSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- public API ---
+
+    def failing_spans_query(self, target: Target) -> str:
+        """TraceQL for the canary's failing server spans (for a Grafana Explore link)."""
+        return traceql.failing_spans_query(target)
+
+    def window(self, end: datetime, seconds: float) -> tuple[int, int]:
+        """(start, end) in unix seconds: `end` moved back before Tempo's end cutoff, length kept."""
+        latest = self._clock() - self.settings.end_cutoff_seconds
+        stop = math.floor(min(end.timestamp(), latest))
+        return stop - max(1, round(seconds)), stop
+
+    def fetch_trace_errors(self, targets: Sequence[Target], end: datetime) -> BatchResult[TraceSample]:
+        """Server spans and error spans per canary and baseline; one query pair per distinct window."""
+        by_window: dict[int, list[Target]] = {}
+        for target in targets:
+            by_window.setdefault(max(1, round(target.window)), []).append(target)
+        values: dict[str, Pair[TraceSample]] = {}
+        records: list[QueryRecord] = []
+        for seconds, group in sorted(by_window.items()):
+            start, stop = self.window(end, seconds)
+            rates: list[dict[_SeriesKey, float]] = []
+            for errors in (False, True):
+                query = traceql.rate_query(group, errors=errors)
+                began = time.monotonic()
+                try:
+                    series = self._instant(query, start, stop)
+                except _Failure as failure:
+                    records.append(self._record(query, began, 0, failure.error))
+                    return BatchResult(error=failure.error, queries=tuple(records))
+                records.append(self._record(query, began, len(series)))
+                rates.append(series)
+            all_rates, error_rates = rates
+            by = traceql.group_by(group)
+            for target in group:
+                values[target.key] = Pair(
+                    canary=_sample(all_rates, error_rates, (target.canary,), by, stop - start),
+                    baseline=_sample(all_rates, error_rates, target.baseline, by, stop - start),
+                )
+        return BatchResult(values=values, queries=tuple(records))
+
+    def example_failing_traces(
+        self, target: Target, end: datetime, limit: int = 5
+    ) -> tuple[list[str], BackendError | None]:
+        """Up to `limit` ids (32 hex digits) of the canary's failing traces in its window, newest first.
+
+        Tempo stops a search once `limit` traces are found, taking them from whichever jobs finish
+        first, so it is asked for `search_limit` traces and the newest of those are kept.
+        """
+        query = traceql.failing_spans_query(target)
+        stop = math.ceil(end.timestamp())
+        params = {
+            "q": query,
+            "start": str(stop - max(1, round(target.window))),
+            "end": str(stop),
+            "limit": str(max(limit, self.settings.search_limit)),
+            "spss": "1",
+        }
+        try:
+            answer = self._get(SEARCH_PATH, params, query, _SearchAnswer)
+            ids = [(trace.startTimeUnixNano, _trace_id(trace.traceID, query)) for trace in answer.traces]
+        except _Failure as failure:
+            return [], failure.error
+        ids.sort(key=lambda item: item[0], reverse=True)
+        return [trace_id for _, trace_id in ids[:limit]], None
+
+    # --- HTTP ---
+
+    def _instant(self, query: str, start: int, stop: int) -> dict[_SeriesKey, float]:
+        answer = self._get(INSTANT_PATH, {"q": query, "start": str(start), "end": str(stop)}, query, _InstantAnswer)
+        if answer.status is not None and answer.status.upper() == "PARTIAL":
+            raise _Failure(
+                self._error(query, BackendErrorKind.LIMIT, f"partial result: {answer.message or 'no reason'}")
+            )
+        jobs = answer.metrics
+        if jobs.completedJobs < jobs.totalJobs:
+            reason = f"incomplete result: {jobs.completedJobs} of {jobs.totalJobs} jobs completed"
+            raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
+        rates: dict[_SeriesKey, float] = {}
+        for index, series in enumerate(answer.series):
+            if not math.isfinite(series.value) or series.value < 0:
+                reason = f"series[{index}].value is {series.value!r}, expected a rate >= 0"
+                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+            key = tuple(sorted((label.key, label.value.text()) for label in series.labels))
+            rates[key] = rates.get(key, 0.0) + series.value
+        return rates
+
+    def _get(self, path: str, params: dict[str, str], query: str, shape: type[A]) -> A:
+        where = f"GET {path}"
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.TimeoutException:
+            reason = f"{where}: no answer within {self.settings.timeout_seconds:g}s"
+            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, reason)) from None
+        except (httpx.HTTPError, UnicodeError) as exc:
+            reason = f"{where}: cannot reach {self.settings.url}: {exc}"
+            raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
+        if response.status_code != 200:
+            kind = BackendErrorKind.LIMIT if response.status_code == 429 else BackendErrorKind.HTTP
+            message = _quote_body(response.text) or response.reason_phrase
+            raise _Failure(self._error(query, kind, f"{where}: HTTP {response.status_code}: {message}"))
+        try:
+            body: Any = response.json()
+        except ValueError:
+            reason = f"{where}: answer is not JSON: {_quote_body(response.text)!r}"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
+        try:
+            return shape.model_validate(body)
+        except ValidationError as exc:
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, f"{where}: {_shape_error(exc)}")) from None
+
+    def _error(self, query: str, kind: BackendErrorKind, reason: str) -> BackendError:
+        return BackendError(backend=Backend.TEMPO, query=query, kind=kind, reason=reason)
+
+    def _record(self, query: str, began: float, series: int, error: BackendError | None = None) -> QueryRecord:
+        return QueryRecord(
+            backend=Backend.TEMPO, query=query, seconds=time.monotonic() - began, series=series, error=error
+        )
+
+
+# --- pure helpers ----------------------------------------------------------------------------------
+
+
+def _matches(key: _SeriesKey, workload: Workload, by: tuple[str, ...]) -> bool:
+    labels = dict(key)
+    if labels.get(traceql.DEPLOYMENT) != workload.deployment:
+        return False
+    if traceql.NAMESPACE in by and labels.get(traceql.NAMESPACE) != workload.namespace:
+        return False
+    return workload.replicaset is None or labels.get(traceql.REPLICASET) == workload.replicaset
+
+
+def _sample(
+    all_rates: dict[_SeriesKey, float],
+    error_rates: dict[_SeriesKey, float],
+    workloads: Sequence[Workload],
+    by: tuple[str, ...],
+    seconds: int,
+) -> TraceSample | None:
+    """Spans and error spans of `workloads` (summed); None when Tempo had no server span of theirs.
+
+    Tempo's rate is count / window seconds, so count = rate * seconds (rounded to undo float noise).
+    A missing error series is 0 errors. Should late spans make errors exceed all spans between the
+    two queries, the sample is dropped (no data) rather than reported as a wrong rate.
+    """
+    keys = {key for key in all_rates if any(_matches(key, w, by) for w in workloads)}
+    if not keys:
+        return None
+    spans = round(sum(all_rates[k] for k in keys) * seconds, 6)
+    error_keys = {key for key in error_rates if any(_matches(key, w, by) for w in workloads)}
+    errors = round(sum(error_rates[k] for k in error_keys) * seconds, 6)
+    if errors > spans:
+        return None
+    return TraceSample(spans=spans, error_spans=errors)
+
+
+def _trace_id(raw: str, query: str) -> str:
+    if not _TRACE_ID.fullmatch(raw):
+        error = BackendError(
+            backend=Backend.TEMPO,
+            query=query,
+            kind=BackendErrorKind.MALFORMED,
+            reason=f"GET {SEARCH_PATH}: traces[].traceID {raw!r} is not 1 to 32 hex digits",
+        )
+        raise _Failure(error)
+    return raw.lower().rjust(32, "0")
+
+
+def _quote_body(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _BODY_QUOTE_LIMIT else text[:_BODY_QUOTE_LIMIT] + "..."
+
+
+def _shape_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"unexpected answer shape at {where}: {first['msg']}{more}"
