@@ -90,7 +90,7 @@ class Received:
     problems: list[str]
     """Why Slack would reject the payload; empty when it is valid."""
     status: int | None = None
-    """What was answered; None while a hanging request is held."""
+    """What was answered (0: the client had gone); None while a hanging request is held."""
     answered_at: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -192,7 +192,7 @@ class SlackSim:
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-sim", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="slack-sim", daemon=True)
 
     @property
     def port(self) -> int:
@@ -304,11 +304,11 @@ class SlackSim:
                         reply = sim._next_reply()
                         if reply.hang:
                             sim._release.wait(sim.hang_limit)
-                    status = reply.status
+                    # recorded before the answer is written, so a client that has it can read it here
+                    sim._answered(received, reply.status)
                     self._send(reply.status, reply.body, reply.headers)
                 except OSError:
-                    status = 0
-                sim._answered(received, status)
+                    sim._answered(received, 0)
 
             def do_GET(self) -> None:
                 self._send(405, "method_not_allowed")

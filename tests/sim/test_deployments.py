@@ -1,0 +1,175 @@
+"""The simulated Deployment controller: ReplicaSets, revisions, stepped rollouts, pause, undo, status."""
+
+from __future__ import annotations
+
+import time
+
+from kubernetes import client
+
+from canary.sim.kube import HASH_LABEL, REVISION, KubeSim, pod_template_hash
+
+from .manifests import deployment
+
+
+def _replicasets(apps: client.AppsV1Api, name: str = "web") -> dict[str, tuple[int, str]]:
+    """{replicaset name: (replicas, revision)} of one Deployment."""
+    return {
+        rs.metadata.name: (rs.spec.replicas, rs.metadata.annotations[REVISION])
+        for rs in apps.list_namespaced_replica_set("default", label_selector=f"app={name}").items
+    }
+
+
+def _set_image(apps: client.AppsV1Api, image: str, name: str = "web") -> None:
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+    apps.patch_namespaced_deployment(name, "default", patch)
+
+
+def _finish(sim: KubeSim) -> None:
+    for _ in range(20):
+        if not sim.step_rollouts():
+            return
+    raise AssertionError("rollout did not finish in 20 steps")
+
+
+def test_create_makes_a_replicaset_with_hash_revision_and_owner(apps: client.AppsV1Api) -> None:
+    created = apps.create_namespaced_deployment("default", deployment(replicas=3))
+    (rs,) = apps.list_namespaced_replica_set("default").items
+    template_hash = pod_template_hash(deployment()["spec"]["template"])
+    assert rs.metadata.name == f"web-{template_hash}"
+    assert rs.metadata.labels == {"app": "web", HASH_LABEL: template_hash}
+    assert rs.spec.selector.match_labels == {"app": "web", HASH_LABEL: template_hash}
+    assert rs.spec.template.metadata.labels[HASH_LABEL] == template_hash
+    assert rs.metadata.annotations[REVISION] == "1"
+    (owner,) = rs.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == ("Deployment", "web", created.metadata.uid, True)
+    assert (rs.status.replicas, rs.status.ready_replicas, rs.status.available_replicas) == (3, 3, 3)
+
+    current = apps.read_namespaced_deployment("web", "default")
+    assert current.metadata.annotations[REVISION] == "1"
+    status = current.status
+    assert (status.replicas, status.updated_replicas, status.ready_replicas, status.available_replicas) == (3, 3, 3, 3)
+    assert status.observed_generation == current.metadata.generation == 1
+    conditions = {c.type: c for c in status.conditions}
+    assert conditions["Progressing"].reason == "NewReplicaSetAvailable"
+    assert conditions["Available"].status == "True"
+
+
+def test_template_change_rolls_out_in_steps(apps: client.AppsV1Api, sim: KubeSim) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    rs = _replicasets(apps)
+    (new,) = set(rs) - {old}
+    assert rs == {old: (4, "1"), new: (1, "2")}  # first step: 25% surge, old ones keep theirs
+    current = apps.read_namespaced_deployment("web", "default")
+    assert current.metadata.annotations[REVISION] == "2"
+    assert current.metadata.generation == 2 and current.status.observed_generation == 2
+    assert current.status.updated_replicas == 1
+    assert {c.type: c.reason for c in current.status.conditions}["Progressing"] == "ReplicaSetUpdated"
+
+    assert sim.step_rollouts() == 1
+    assert _replicasets(apps) == {old: (2, "1"), new: (2, "2")}
+    _finish(sim)
+    assert _replicasets(apps) == {old: (0, "1"), new: (4, "2")}
+    status = apps.read_namespaced_deployment("web", "default").status
+    assert {c.type: c.reason for c in status.conditions}["Progressing"] == "NewReplicaSetAvailable"
+    assert (status.replicas, status.updated_replicas, status.available_replicas) == (4, 4, 4)
+
+
+def test_paused_deployment_holds_and_creates_no_replicaset(apps: client.AppsV1Api, sim: KubeSim) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4))
+    _set_image(apps, "web:2")
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": True}})
+    held = _replicasets(apps)
+    assert sim.step_rollouts() == 0
+    assert _replicasets(apps) == held
+    status = apps.read_namespaced_deployment("web", "default").status
+    assert {c.type: c.reason for c in status.conditions}["Progressing"] == "DeploymentPaused"
+
+    _set_image(apps, "web:3")  # a template change while paused makes no ReplicaSet
+    assert _replicasets(apps) == held
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": False}})
+    rs = _replicasets(apps)
+    assert len(rs) == 3 and max(int(rev) for _, rev in rs.values()) == 3
+    _finish(sim)
+    assert sorted(_replicasets(apps).values()) == [(0, "1"), (0, "2"), (4, "3")]
+
+
+def test_undo_reuses_the_old_replicaset_with_a_new_revision(apps: client.AppsV1Api, sim: KubeSim) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4))
+    (good,) = _replicasets(apps)
+    good_rs = apps.read_namespaced_replica_set(good, "default")
+    _set_image(apps, "web:bad")
+    (bad,) = set(_replicasets(apps)) - {good}
+
+    # kubectl rollout undo: write back the previous ReplicaSet's template without pod-template-hash
+    template = good_rs.spec.template.to_dict(serialize=True)
+    del template["metadata"]["labels"][HASH_LABEL]
+    current = apps.read_namespaced_deployment("web", "default")
+    apps.patch_namespaced_deployment(
+        "web",
+        "default",
+        [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": current.metadata.resource_version},
+            {"op": "replace", "path": "/spec/template", "value": template},
+        ],
+    )
+    rs = _replicasets(apps)
+    assert set(rs) == {good, bad}  # no third ReplicaSet
+    assert rs[good][1] == "3" and rs[bad][1] == "2"
+    reused = apps.read_namespaced_replica_set(good, "default")
+    assert reused.metadata.annotations["deployment.kubernetes.io/revision-history"] == "1"
+    assert apps.read_namespaced_deployment("web", "default").metadata.annotations[REVISION] == "3"
+    _finish(sim)
+    assert _replicasets(apps) == {good: (4, "3"), bad: (0, "2")}
+
+
+def test_scaling_including_to_zero(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=2))
+    apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 5}})
+    assert list(_replicasets(apps).values()) == [(5, "1")]
+    assert apps.read_namespaced_deployment_scale("web", "default").status.replicas == 5
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 0}})
+    assert list(_replicasets(apps).values()) == [(0, "1")]
+    status = apps.read_namespaced_deployment("web", "default").status
+    assert not status.replicas and not status.available_replicas
+
+
+def test_deleting_a_deployment_deletes_its_replicasets(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    _set_image(apps, "web:2")
+    apps.delete_namespaced_deployment("web", "default")
+    assert apps.list_namespaced_replica_set("default").items == []
+
+
+def test_statefulsets_and_daemonsets_are_ready_at_once(apps: client.AppsV1Api) -> None:
+    sts = deployment("db", replicas=3)
+    sts.update(kind="StatefulSet")
+    sts["spec"]["serviceName"] = "db"
+    apps.create_namespaced_stateful_set("default", sts)
+    status = apps.read_namespaced_stateful_set("db", "default").status
+    assert (status.replicas, status.ready_replicas, status.current_replicas, status.updated_replicas) == (3, 3, 3, 3)
+    assert status.observed_generation == 1
+    ds = deployment("agent")
+    ds.update(kind="DaemonSet")
+    del ds["spec"]["replicas"]
+    apps.create_namespaced_daemon_set("default", ds)
+    status = apps.read_namespaced_daemon_set("agent", "default").status
+    assert status.desired_number_scheduled == status.number_ready == status.updated_number_scheduled == 1
+    apps.patch_namespaced_stateful_set("db", "default", {"spec": {"replicas": 1}})
+    status = apps.read_namespaced_stateful_set("db", "default").status
+    assert (status.ready_replicas, status.observed_generation) == (1, 2)
+
+
+def test_background_tick_finishes_rollouts() -> None:
+    with KubeSim(rollout_step_seconds=0.05) as sim:
+        apps = client.AppsV1Api(sim.api_client())
+        apps.create_namespaced_deployment("default", deployment(replicas=4))
+        _set_image(apps, "web:2")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = apps.read_namespaced_deployment("web", "default").status
+            if status.updated_replicas == 4 and status.replicas == 4:
+                break
+            time.sleep(0.05)
+        assert sorted(_replicasets(apps).values()) == [(0, "1"), (4, "2")]
