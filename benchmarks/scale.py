@@ -15,19 +15,19 @@ import argparse
 import sys
 import time
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from canary.analysis import AnalysisRequest, Analyzer  # noqa: E402
-from canary.config.slo import ServiceSLOSpec  # noqa: E402
-from canary.sim.prometheus import PrometheusServer  # noqa: E402
-from canary.sources.mimir import MimirSettings, MimirSource  # noqa: E402
-from tests.promdata import DataRange, Scenario, Traffic, openmetrics  # noqa: E402
+from canary.analysis import AnalysisRequest, Analyzer
+from canary.config.slo import ServiceSLOSpec
+from canary.sim.prometheus import PrometheusServer
+from canary.sources.mimir import MimirSettings, MimirSource
+from tests.promdata import DataRange, Scenario, Traffic, openmetrics
 
 NAMESPACES = 50
 PER_CANARY_SAMPLE = 50
