@@ -11,7 +11,8 @@ data is exactly `rps * w` requests and `rps * w * error_ratio` errors. Namings: 
 ingestion writes them) and `spanmetrics` (Tempo's metrics-generator).
 
 `standard_scenarios()` are the canary-vs-baseline situations the tests (and `canary analyze` tests)
-share; `Scenario.target()` gives the `canary.samples.Target` that measures one.
+share; `Scenario.target()` gives the `canary.samples.Target` that measures one. The session fixtures
+`obi_prometheus` / `otlp_prometheus` in tests/conftest.py serve them (`from tests.promdata import ...`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from canary.samples import Target, Workload
+from canary.sim.prometheus import PrometheusServer
 
 STEP = 15.0
 """Seconds between samples (a scrape interval)."""
@@ -114,12 +116,12 @@ class Scenario:
         )
 
 
-def _guard(name: str, canary: dict[str, object], baseline: dict[str, object], notes: str) -> Scenario:
-    common: dict[str, object] = {"namespace": name, "deployment": "checkout", "service": "checkout"}
+def _guard(name: str, canary: dict[str, Any], baseline: dict[str, Any], notes: str) -> Scenario:
+    base = Traffic(namespace=name, deployment="checkout", replicaset="", service="checkout")
     return Scenario(
         name=name,
-        canary=Traffic(replicaset="checkout-7f6d5c4b3", age=1200, **common, **canary),
-        baseline=(Traffic(replicaset="checkout-5d8f7c9b4", **common, **baseline),),
+        canary=replace(base, replicaset="checkout-7f6d5c4b3", age=1200, **canary),
+        baseline=(replace(base, replicaset="checkout-5d8f7c9b4", **baseline),),
         notes=notes,
     )
 
@@ -143,6 +145,39 @@ def standard_scenarios() -> tuple[Scenario, ...]:
             notes="separate Deployments cart-canary (20% errors) vs cart (1%): fail",
         ),
     )
+
+
+HOSTILE_NAME = 'we"ird\\nämé\n"} or vector(1) #'
+"""Quotes, a backslash, non-ASCII, a newline and a PromQL injection attempt: must only match literally."""
+
+
+def hostile_scenario() -> Scenario:
+    """A real workload whose namespace, deployment, ReplicaSets and service all carry HOSTILE_NAME;
+    canary 10% errors (300 of 3000 in the standard window) vs baseline none."""
+    name = HOSTILE_NAME
+    return Scenario(
+        name="hostile",
+        canary=Traffic(name, name, name + "-new", name, error_ratio=0.1, age=1200),
+        baseline=(Traffic(name, name, name + "-old", name),),
+        notes="hostile label values",
+    )
+
+
+@dataclass(frozen=True)
+class LoadedPrometheus:
+    """A running PrometheusServer with the data range and scenarios backfilled into it."""
+
+    server: PrometheusServer
+    rng: DataRange
+    scenarios: tuple[Scenario, ...]
+
+    @property
+    def url(self) -> str:
+        """Mimir-style URL including `/prometheus`."""
+        return self.server.url
+
+    def scenario(self, name: str) -> Scenario:
+        return next(s for s in self.scenarios if s.name == name)
 
 
 # --- OpenMetrics --------------------------------------------------------------------------------

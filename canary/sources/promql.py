@@ -77,7 +77,8 @@ SPANMETRICS_BUCKETS: Final = "traces_spanmetrics_latency_bucket"
 
 
 def promql_string(value: str) -> str:
-    """`value` as a double-quoted PromQL string literal: backslash, quote and control characters escaped."""
+    """`value` as a double-quoted, all-ASCII PromQL string literal: backslash, quote, control and
+    non-ASCII characters escaped."""
     return '"' + promql_string_body(value) + '"'
 
 
@@ -97,7 +98,10 @@ def promql_string_body(value: str) -> str:
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
         elif 0xD800 <= code <= 0xDFFF:
-            out.append("\ufffd")  # a lone surrogate cannot be sent as UTF-8 and matches no real label
+            out.append("\\ufffd")  # a lone surrogate is not valid UTF-8 and can match no real label
+        elif code > 0x7F:
+            # Escaped so the query stays ASCII: Prometheus' lexer rejects U+FFFD even when well-formed.
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             out.append(char)
     return "".join(out)
