@@ -258,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--healthy-runs", type=int, default=1000, help="runs per healthy scenario and traffic level")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for benchmarks/README.md)")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -287,12 +288,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             + [_cell(merged[name], scenario.healthy) for name in METHODS]
             + [sprt]
         )
-    print_table(rows)
+    if args.markdown:
+        print_markdown(rows)
+    else:
+        print_table(rows)
     print(f"\n{time.monotonic() - started:.0f}s, seed {args.seed}; setup: see the module docstring.")
 
 
+HEADERS = ["traffic", "scenario (runs)", "measure", "ours", "Flagger-style", "Kayenta-style", "SPRT lower bound"]
+
+
+def print_markdown(rows: list[list[str]]) -> None:
+    print("| " + " | ".join(HEADERS) + " |")
+    print("|" + "---|" * len(HEADERS))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def print_table(rows: list[list[str]]) -> None:
-    headers = ["traffic", "scenario (runs)", "measure", "ours", "Flagger-style", "Kayenta-style", "SPRT lower bound"]
+    headers = HEADERS
     try:
         from rich.console import Console
         from rich.table import Table
