@@ -48,6 +48,11 @@ class Destination(BaseModel):
         return self
 
     @property
+    def label(self) -> str:
+        """How messages name this kind of sink: `Slack webhook` or `JSON webhook`."""
+        return "Slack webhook" if self.kind is SinkKind.SLACK else "JSON webhook"
+
+    @property
     def sink(self) -> str:
         """Name in delivery keys and the `sink` metric label."""
         return self.kind.value

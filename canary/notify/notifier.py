@@ -204,13 +204,13 @@ class Notifier:
             if exc.transient:
                 self._later(job, str(exc))
             else:
-                self._fail(job, f"{sink} webhook: {exc}")
+                self._fail(job, f"{job.destination.label}: {exc}")
             return
         try:
             job.payload = render_payload(job.event, job.destination, self.render)
         except Exception as exc:
             log.exception("notifier: cannot render %s for %s", job.key, sink)
-            self._fail(job, f"{sink} webhook: cannot render the message: {type(exc).__name__}")
+            self._fail(job, f"{job.destination.label}: cannot render the message: {type(exc).__name__}")
             return
         with self._lock:
             self._inflight.add(job.key)
@@ -240,20 +240,11 @@ class Notifier:
         delay = self.policy.backoff(job.failures, self._random.random())
         age = time.monotonic() - job.queued
         if job.failures >= self.policy.max_attempts or age + delay > self.policy.max_age:
-            sink = job.destination.sink
-            self._fail(
-                job,
-                f"{sink} webhook{where}: gave up after {job.failures} failed attempts over {age:.0f}s, last: {detail}",
-                result="gave_up",
-            )
+            what = f"gave up after {job.failures} failed attempts over {age:.0f}s, last: {detail}"
+            self._fail(job, f"{job.destination.label}{where}: {what}", result="gave_up")
             return None
         log.info(
-            "notifier: %s to %s webhook%s failed (%s), retry in %.1fs",
-            job.key,
-            job.destination.sink,
-            where,
-            detail,
-            delay,
+            "notifier: %s to %s%s failed (%s), retry in %.1fs", job.key, job.destination.label, where, detail, delay
         )
         return delay
 
@@ -327,7 +318,7 @@ class _Worker:
                 n._delivered(job)
                 return
             if answer.result is Result.PERMANENT:
-                n._fail(job, f"{sink} webhook{where}: {answer.detail}")
+                n._fail(job, f"{job.destination.label}{where}: {answer.detail}")
                 return
             if answer.result is Result.RATE_LIMITED:
                 n.metric.labels(sink=sink, result="rate_limited").inc()
@@ -336,11 +327,11 @@ class _Worker:
                 if age + delay > n.policy.max_age:
                     n._fail(
                         job,
-                        f"{sink} webhook{where}: rate limited past the max age, last: {answer.detail}",
+                        f"{job.destination.label}{where}: rate limited past the max age, last: {answer.detail}",
                         result="gave_up",
                     )
                     return
-                log.info("notifier: %s webhook%s rate limited, retry in %.1fs", sink, where, delay)
+                log.info("notifier: %s%s rate limited, retry in %.1fs", job.destination.label, where, delay)
             else:
                 backoff = n._backoff_or_give_up(job, answer.detail, where)
                 if backoff is None:
