@@ -13,7 +13,8 @@ Presets:
   `status_code="STATUS_CODE_ERROR"`; the service label is `service`.
 - `custom`: the user's templates (`QueryTemplates`) with placeholders `$window` (e.g. `2m`),
   `$selector` (the namespace matcher, escaped, e.g. `k8s_namespace_name=~"shop|cart"`) and `$service`
-  (an escaped regex alternation of the services, for use inside `=~"..."`).
+  (an escaped regex alternation of the services, for use inside `=~"..."`; `.*` when the batch has
+  so many services that the query would be too long).
 
 Label values are regex-escaped and then PromQL-string-escaped, so a hostile name can only ever be
 matched literally.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from string import Template
 from typing import Final
+from urllib.parse import quote
 
 from canary.config.slo import Metrics, MetricsPreset, QueryTemplates
 from canary.config.units import format_duration
@@ -41,8 +43,9 @@ HTTP_ERROR_CODES: Final = "5.."
 GRPC_ERROR_CODES: Final = "2|4|12|13|14|15"
 """UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS."""
 
-MAX_SELECTOR_CHARS: Final = 3000
-"""Above this, the per-service filter is dropped and only namespaces filter the query (URL length)."""
+MAX_QUERY_BYTES: Final = 6000
+"""URL-encoded query length above which the per-service filter is dropped and only namespaces filter
+the query: the Prometheus API takes the query in the URL, and proxies commonly cap URLs near 8 KiB."""
 
 PLACEHOLDERS: Final = frozenset({"window", "selector", "service"})
 
@@ -141,13 +144,14 @@ class Filter:
     services: frozenset[str]
 
     def selector(self, service_label: str | None) -> str:
-        """Escaped label matchers (no braces). Services are dropped when the selector would be too long."""
+        """Escaped label matchers (no braces): the namespaces, and the services under `service_label`."""
         parts = [matcher(NAMESPACE, self.namespaces)]
         if service_label is not None and self.services:
-            with_services = [*parts, matcher(service_label, self.services)]
-            if len(", ".join(with_services)) <= MAX_SELECTOR_CHARS:
-                parts = with_services
+            parts.append(matcher(service_label, self.services))
         return ", ".join(parts)
+
+    def namespaces_only(self) -> Filter:
+        return Filter(namespaces=self.namespaces, services=frozenset())
 
 
 def _sum_increase(metric: str, matchers: str, window: str, by: str) -> str:
@@ -185,7 +189,14 @@ class QueryBuilder:
         return None
 
     def query(self, signal: Signal, flt: Filter, window_seconds: float) -> str:
-        """The PromQL for `signal` over `window_seconds`, for every workload that `flt` selects."""
+        """The PromQL for `signal` over `window_seconds`, for every workload that `flt` selects; filtered
+        by namespaces only when the service filter would make it longer than MAX_QUERY_BYTES encoded."""
+        query = self._query(signal, flt, window_seconds)
+        if len(quote(query)) > MAX_QUERY_BYTES and flt.services:
+            return self._query(signal, flt.namespaces_only(), window_seconds)
+        return query
+
+    def _query(self, signal: Signal, flt: Filter, window_seconds: float) -> str:
         window = window_literal(window_seconds)
         if self.metrics.preset is MetricsPreset.CUSTOM:
             assert self.metrics.queries is not None  # guaranteed by Metrics' validator
@@ -270,7 +281,9 @@ def render_template(templates: QueryTemplates, signal: Signal, flt: Filter, wind
         Signal.LATENCY_BUCKETS: templates.latency_buckets,
     }[signal]
     return Template(text).substitute(
-        window=window, selector=flt.selector(None), service=promql_string_body(regex_any(flt.services))
+        window=window,
+        selector=flt.selector(None),
+        service=promql_string_body(regex_any(flt.services)) if flt.services else ".*",
     )
 
 

@@ -27,7 +27,7 @@ from canary.judge.model import Phase
 from canary.samples import BackendErrorKind, RedSample, Target, Workload
 from canary.sim.prometheus import PrometheusNotInstalledError, PrometheusServer, PrometheusStartError
 from canary.sources.mimir import MimirSettings, MimirSource
-from canary.sources.promql import MetricNames, promql_string, regex_literal
+from canary.sources.promql import MAX_QUERY_BYTES, MetricNames, promql_string, regex_literal
 from tests.promdata import (
     HOSTILE_NAME,
     STANDARD_WINDOW,
@@ -186,6 +186,17 @@ def test_a_window_before_the_data_is_no_data(obi_prometheus: LoadedPrometheus) -
     assert result.values["errors/checkout"].baseline is None
 
 
+HTTP_ONLY = QueryTemplates(
+    requests="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name) "
+    '(increase(http_server_request_duration_seconds_count{$selector, service_name=~"$service"}[$window]))',
+    errors="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name) "
+    '(increase(http_server_request_duration_seconds_count{$selector, service_name=~"$service", '
+    'http_response_status_code=~"5.."}[$window]))',
+    latency_buckets="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name, le) "
+    '(increase(http_server_request_duration_seconds_bucket{$selector, service_name=~"$service"}[$window]))',
+)
+
+
 # --- batching ----------------------------------------------------------------------------------------------
 
 
@@ -231,9 +242,14 @@ def test_too_many_services_fall_back_to_filtering_by_namespace_only(obi_promethe
 
     assert result.error is None and len(result.queries) == 3
     assert all("service_name" not in q.query and 'k8s_namespace_name=~"errors"' in q.query for q in result.queries)
-    assert all(len(q.query) < 8000 for q in result.queries)
+    assert all(len(urllib.parse.quote(q.query)) <= MAX_QUERY_BYTES for q in result.queries)
     canary = result.values["errors/checkout"].canary
     assert canary is not None and canary.errors == pytest.approx(600)
+
+    custom = source(obi_prometheus.url, metrics=Metrics(preset="custom", queries=HTTP_ONLY))
+    templated = custom.fetch_red([errors, *many], obi_prometheus.rng.end_time)
+    assert all('service_name=~".*"' in q.query for q in templated.queries)
+    assert templated.values["errors/checkout"] == result.values["errors/checkout"]
 
 
 # --- namings and presets -----------------------------------------------------------------------------------
@@ -277,17 +293,6 @@ def test_spanmetrics_preset_counts_server_spans_only(obi_prometheus: LoadedProme
     assert 1.0 < slow.p99 <= 2.05 and 0.128 < fast.p99 <= 0.256  # Tempo's default buckets
     assert all("traces_spanmetrics" in q.query for q in src.fetch_red(
         [obi_prometheus.scenario("errors").target()], obi_prometheus.rng.end_time).queries)
-
-
-HTTP_ONLY = QueryTemplates(
-    requests="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name) "
-    '(increase(http_server_request_duration_seconds_count{$selector, service_name=~"$service"}[$window]))',
-    errors="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name) "
-    '(increase(http_server_request_duration_seconds_count{$selector, service_name=~"$service", '
-    'http_response_status_code=~"5.."}[$window]))',
-    latency_buckets="sum by (k8s_namespace_name, k8s_deployment_name, k8s_replicaset_name, le) "
-    '(increase(http_server_request_duration_seconds_bucket{$selector, service_name=~"$service"}[$window]))',
-)
 
 
 def test_custom_templates_are_filled_in_and_split_per_workload(obi_prometheus: LoadedPrometheus) -> None:
