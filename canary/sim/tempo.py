@@ -160,6 +160,36 @@ class _Stored:
         return cls(span, span.resource(), span.span_attributes(), span.display_name())
 
 
+def recorded_spans(document: dict[str, Any]) -> list[Span]:
+    """Spans of the data set pushed to a real Tempo (`ingested_spans.json` of the Tempo fixtures).
+
+    Each record names its deployment, ids, start, duration, error flag and HTTP method/route/status;
+    the rest is constant in that data set: service `checkout`, namespace `shop`, root server spans,
+    `service.version` v2 for the canary and v1 otherwise.
+    """
+    spans = []
+    for record in document["spans"]:
+        error = bool(record["error"])
+        spans.append(
+            Span(
+                trace_id=record["traceId"],
+                span_id=record["spanId"],
+                start_ns=record["start_ns"],
+                end_ns=record["start_ns"] + record["duration_ns"],
+                service="checkout",
+                namespace="shop",
+                deployment=record["deployment"],
+                status=SpanStatus.ERROR if error else SpanStatus.OK,
+                status_message="Internal Server Error" if error else "",
+                http_method=record["method"],
+                http_route=record["route"],
+                http_status=record["http_status"],
+                resource_attributes={"service.version": "v2" if record["deployment"].endswith("-canary") else "v1"},
+            )
+        )
+    return spans
+
+
 class SpanStore:
     """Spans sorted by start time, bounded by age (`retention_seconds`) and count (`max_spans`)."""
 
@@ -1077,7 +1107,9 @@ class TempoServer:
 
     def start(self) -> TempoServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._http.serve_forever, name="tempo-sim", daemon=True)
+            self._thread = threading.Thread(
+                target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="tempo-sim", daemon=True
+            )
             self._thread.start()
         return self
 
