@@ -401,6 +401,14 @@ def test_discovery_lists_replicasets_oldest_first_so_the_last_is_the_canary(obi_
     assert grpc == (["checkout-5d8f7c9b4", "checkout-7f6d5c4b3"], None)
 
 
+@pytest.mark.parametrize("metrics", [Metrics(preset="spanmetrics"), Metrics(preset="custom", queries=HTTP_ONLY)],
+                         ids=["spanmetrics", "custom"])
+def test_discovery_works_with_every_preset(obi_prometheus: LoadedPrometheus, metrics: Metrics) -> None:
+    src = source(obi_prometheus.url, metrics=metrics)
+    found = src.discover_replicasets("latency", "checkout", obi_prometheus.rng.end_time, STANDARD_WINDOW)
+    assert found == (["checkout-5d8f7c9b4", "checkout-7f6d5c4b3"], None)
+
+
 def test_discovery_leaves_out_replicasets_gone_before_the_window() -> None:
     rng = DataRange.ending_now(minutes=40)
     end_early = DataRange(start=rng.start, end=rng.end - 900)  # the old ReplicaSet stopped 15 min ago
