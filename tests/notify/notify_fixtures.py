@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from canary.config.slo import NotifyEvent, default_slo
 from canary.judge import judge
 from canary.judge.model import Verdict
 from canary.notify.events import CanaryEvent, Mode
+from canary.notify.settings import DeliveryPolicy
 from canary.samples import LatencyHistogram, Measurement, Pair, RedSample, Target, Workload
 
 AT = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -64,3 +66,32 @@ def event(**changes: Any) -> CanaryEvent:
     }
     fields.update(changes)
     return CanaryEvent(**fields)
+
+
+FAST = DeliveryPolicy(min_interval=0, timeout=5, backoff_base=0.02, backoff_cap=0.1, max_attempts=20, max_age=60)
+WAIT = 10.0
+
+
+class Recorder:
+    """Collects the notifier's callbacks and lets a test wait for them."""
+
+    def __init__(self) -> None:
+        self.failures: list[tuple[CanaryEvent, str]] = []
+        self.delivered: list[tuple[CanaryEvent, str]] = []
+        self._changed = threading.Condition()
+
+    def on_failure(self, e: CanaryEvent, reason: str) -> None:
+        with self._changed:
+            self.failures.append((e, reason))
+            self._changed.notify_all()
+
+    def on_delivered(self, e: CanaryEvent, sink: str) -> None:
+        with self._changed:
+            self.delivered.append((e, sink))
+            self._changed.notify_all()
+
+    def wait(self, failures: int = 0, delivered: int = 0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: len(self.failures) >= failures and len(self.delivered) >= delivered, WAIT
+            )

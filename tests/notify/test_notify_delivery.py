@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from notify_fixtures import event
+from notify_fixtures import FAST, WAIT, Recorder, event
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from canary.config.slo import NotifyEvent
 from canary.notify.destinations import Destination, SinkKind
-from canary.notify.events import CanaryEvent
 from canary.notify.ledger import JsonFileLedger, MemoryLedger, delivery_key
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy
 from canary.sim.slack import Reply, SlackSim
-
-FAST = DeliveryPolicy(min_interval=0, timeout=5, backoff_base=0.02, backoff_cap=0.1, max_attempts=20, max_age=60)
-WAIT = 10.0
-
-
-class Recorder:
-    """Collects the notifier's callbacks and lets a test wait for them."""
-
-    def __init__(self) -> None:
-        self.failures: list[tuple[CanaryEvent, str]] = []
-        self.delivered: list[tuple[CanaryEvent, str]] = []
-        self._changed = threading.Condition()
-
-    def on_failure(self, e: CanaryEvent, reason: str) -> None:
-        with self._changed:
-            self.failures.append((e, reason))
-            self._changed.notify_all()
-
-    def on_delivered(self, e: CanaryEvent, sink: str) -> None:
-        with self._changed:
-            self.delivered.append((e, sink))
-            self._changed.notify_all()
-
-    def wait(self, failures: int = 0, delivered: int = 0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: len(self.failures) >= failures and len(self.delivered) >= delivered, WAIT
-            )
 
 
 @pytest.fixture
