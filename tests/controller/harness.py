@@ -1,0 +1,165 @@
+"""A whole cluster on 127.0.0.1 for the controller tests: the simulated Kubernetes API, a traffic
+generator serving OBI metrics for whatever ReplicaSets exist, and a real Prometheus scraping it.
+The controller under test is the production ControllerApp pointed at them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from canary.controller.app import ControllerApp
+from canary.controller.settings import ControllerSettings
+from canary.controller.status import CanaryStatus, read_status
+from canary.notify.settings import DeliveryPolicy
+from canary.sim.kube import KubeSim
+from canary.sim.prometheus import PrometheusServer
+from canary.sim.traffic import Profile, TrafficGenerator
+
+T = TypeVar("T")
+HEALTHY = Profile(rps_per_replica=25, error_ratio=0.002, latency=((0.02, 0.99), (0.1, 0.01)))
+PROFILES = {
+    "v1": HEALTHY,
+    "v2": HEALTHY,
+    "v3": HEALTHY,
+    "bad": Profile(rps_per_replica=25, error_ratio=0.35, latency=((0.02, 1.0),)),
+    "slow": Profile(rps_per_replica=25, error_ratio=0.002, latency=((1.5, 1.0),)),
+    "quiet": Profile(rps_per_replica=0.05, error_ratio=0.5, latency=((0.02, 1.0),)),
+}
+SLO_TEMPLATE = {
+    "apiVersion": "canary.mop.dev/v1alpha1",
+    "kind": "ServiceSLO",
+    "spec": {
+        "objectives": {"availability": 99, "latencyP99": "500ms"},
+        "analysis": {"interval": "2s", "window": "8s", "minRequests": 30, "successfulChecks": 3, "failedChecks": 2,
+                     "backendErrorLimit": 2},
+    },
+}
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 40.0, every: float = 0.2) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Cluster:
+    sim: KubeSim
+    traffic: TrafficGenerator
+    prometheus: PrometheusServer
+    kubeconfig: Path
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def namespace(self, name: str) -> str:
+        if self.sim.get("v1", "namespaces", None, name) is None:
+            self.sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return name
+
+    def slo(self, namespace: str, name: str, service: str, **spec: Any) -> None:
+        doc = {**SLO_TEMPLATE, "metadata": {"name": name}, "spec": {**SLO_TEMPLATE["spec"], "service": service, **spec}}
+        self.sim.create({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"slo-{name}", "namespace": namespace,
+                         "labels": {"canary.mop.dev/slo-config": "true"}},
+            "data": {"slo.yaml": yaml.safe_dump(doc)},
+        })
+
+    def deployment(
+        self, namespace: str, name: str, image: str, *, replicas: int = 4, app: str | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        labels = {"app": app or name, "deployment": name}
+        return self.sim.create({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels},
+                             "spec": {"containers": [{"name": "app", "image": f"shop/{app or name}:{image}"}]}},
+            },
+        })
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.sim.get("apps/v1", "deployments", namespace, name)
+        assert obj is not None, f"Deployment {namespace}/{name} is gone"
+        return obj
+
+    def image(self, namespace: str, name: str) -> str:
+        return str(self.get(namespace, name)["spec"]["template"]["spec"]["containers"][0]["image"]).rsplit(":", 1)[1]
+
+    def set_image(self, namespace: str, name: str, image: str) -> None:
+        app = self.get(namespace, name)["spec"]["template"]["metadata"]["labels"]["app"]
+        self.sim.patch("apps/v1", "deployments", namespace, name, {
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"shop/{app}:{image}"}]}}}
+        }, patch_type="application/strategic-merge-patch+json")
+
+    def annotate(self, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        self.sim.patch("apps/v1", "deployments", namespace, name, {"metadata": {"annotations": annotations}})
+
+    def status(self, namespace: str, name: str) -> CanaryStatus | None:
+        return read_status(self.get(namespace, name)["metadata"].get("annotations"))[0]
+
+    def phase(self, namespace: str, name: str) -> str | None:
+        st = self.status(namespace, name)
+        return st.phase.value if st else None
+
+    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 40.0) -> CanaryStatus:
+        def probe() -> CanaryStatus | None:
+            st = self.status(namespace, name)
+            return st if st is not None and st.phase.value in phases else None
+
+        return wait_for(f"{namespace}/{name} in phase {'/'.join(phases)} (now {self.phase(namespace, name)})",
+                        probe, timeout)
+
+    def events(self, namespace: str, name: str, reason: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e for e in self.sim.list("v1", "events", namespace)
+            if e.get("involvedObject", {}).get("name") == name and (reason is None or e.get("reason") == reason)
+        ]
+
+    def writes_to(self, namespace: str, name: str) -> int:
+        path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+        return sum(1 for r in self.sim.requests if r.method in ("PUT", "PATCH", "POST") and r.path == path)
+
+    # -- the controller --------------------------------------------------------------------------
+
+    def settings(self, **overrides: Any) -> ControllerSettings:
+        values: dict[str, Any] = {
+            "mimir_url": self.prometheus.url, "kubeconfig": str(self.kubeconfig), "listen_host": "127.0.0.1",
+            "listen_port": 0, "resync_seconds": 5.0, "log_format": "text", **overrides,
+        }
+        return ControllerSettings(**values)
+
+    @contextmanager
+    def controller(self, **overrides: Any) -> Iterator[ControllerApp]:
+        app = ControllerApp(self.settings(**overrides), delivery=DeliveryPolicy(min_interval=0.05, backoff_base=0.1,
+                                                                                 backoff_cap=0.5))
+        app.start(sync_timeout=10)
+        try:
+            yield app
+        finally:
+            app.stop()
+
+
+@contextmanager
+def cluster(tmp: Path) -> Iterator[Cluster]:
+    with KubeSim(rollout_step_seconds=0.5) as sim:
+        kubeconfig = sim.write_kubeconfig(tmp / "kubeconfig")
+        with TrafficGenerator(sim, PROFILES, default=HEALTHY, seed=7) as traffic, PrometheusServer(
+            scrape_configs=[traffic.scrape_config()], scrape_interval="1s"
+        ) as prometheus:
+            yield Cluster(sim, traffic, prometheus, kubeconfig)
