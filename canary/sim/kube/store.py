@@ -283,10 +283,10 @@ class Store:
             meta["generation"] = 1
             if rt.has_status:
                 obj.pop("status", None)
+            owned = {(manager, operation, ""): set(mf.leaves(obj))}  # defaults below are nobody's
             apply_defaults(rt, obj, creating=True)
             validate(rt, obj, None)
             if manager:
-                owned = {(manager, operation, ""): set(mf.leaves(obj))}
                 meta["managedFields"] = mf.render(owned, [], rt.api_version, now())
             if dry_run:
                 return from_storage(rt, obj)
