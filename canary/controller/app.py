@@ -17,7 +17,7 @@ from canary.controller.http import HealthServer
 from canary.controller.ledger import StatusLedger
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import Obj, meta
-from canary.controller.reconciler import Reconciler
+from canary.controller.reconciler import DecisionHook, Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.settings import ControllerSettings
 from canary.controller.slostore import SLOStore
@@ -47,6 +47,7 @@ class ControllerApp:
         *,
         delivery: DeliveryPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.settings = s = settings
         self.api_client = api_client or load_api_client(s.kubeconfig, s.context)
@@ -92,7 +93,8 @@ class ControllerApp:
         )
         self.notifications = SLONotifications(self.notifier, default_secret)
         self.reconciler = Reconciler(
-            self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock
+            self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock,
+            on_decision=on_decision,
         )
         self.runtime = Runtime(
             self.reconciler, Analyzer(self.mimir, tempo), self.slos, self.metrics,

@@ -59,6 +59,11 @@ class NotificationSink(Protocol):
     def publish(self, event: CanaryEvent, slo: ServiceSLO) -> None: ...
 
 
+DecisionHook = Callable[[Obj, Decision, CanaryStatus, "Outcome | None"], None]
+"""Called after every written decision with the Deployment as read, the decision, the status as
+written and the check's outcome (the demo records them; tests may too). Must return quickly."""
+
+
 class SLOIndex(Protocol):
     def get(self, namespace: str, name: str) -> ServiceSLO | None: ...
 
@@ -82,8 +87,10 @@ class Reconciler:
         notifications: NotificationSink,
         metrics: ControllerMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.deployments = deployments
+        self.on_decision = on_decision
         self.slos = slos
         self.events = events
         self.notifications = notifications
@@ -219,6 +226,11 @@ class Reconciler:
         if resolved.slo is not None:
             for event in status.outbox:
                 self.notifications.publish(event, resolved.slo)
+        if self.on_decision is not None:
+            try:
+                self.on_decision(deployment, decision, status, outcome)
+            except Exception:
+                log.exception("decision hook failed for %s/%s", ns, name)
 
 
 class _Plan:

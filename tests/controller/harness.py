@@ -19,6 +19,7 @@ from canary.controller.status import CanaryStatus, read_status
 from canary.notify.settings import DeliveryPolicy
 from canary.sim.kube import KubeSim
 from canary.sim.prometheus import PrometheusServer
+from canary.sim.slack import SlackSim
 from canary.sim.traffic import Profile, TrafficGenerator
 
 T = TypeVar("T")
@@ -59,6 +60,7 @@ class Cluster:
     sim: KubeSim
     traffic: TrafficGenerator
     prometheus: PrometheusServer
+    slack: SlackSim
     kubeconfig: Path
 
     # -- objects ---------------------------------------------------------------------------------
@@ -68,7 +70,15 @@ class Cluster:
             self.sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         return name
 
-    def slo(self, namespace: str, name: str, service: str, **spec: Any) -> None:
+    def slo(self, namespace: str, name: str, service: str, *, slack: bool = False, **spec: Any) -> None:
+        """A ServiceSLO ConfigMap; with `slack`, notifications go to the Slack sim through a Secret."""
+        if slack:
+            self.sim.create({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"slack-{name}", "namespace": namespace},
+                "stringData": {"url": self.slack.url},
+            })
+            spec["notify"] = {"slack": {"webhookSecretRef": {"name": f"slack-{name}", "key": "url"},
+                                        "channel": f"#{service}", "mention": "@oncall"}}
         doc = {**SLO_TEMPLATE, "metadata": {"name": name}, "spec": {**SLO_TEMPLATE["spec"], "service": service, **spec}}
         self.sim.create({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -125,6 +135,9 @@ class Cluster:
         return wait_for(f"{namespace}/{name} in phase {'/'.join(phases)} (now {self.phase(namespace, name)})",
                         probe, timeout)
 
+    def slack_messages(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return [m for m in self.slack.messages if f"{namespace}/{name}" in str(m.get("text", ""))]
+
     def events(self, namespace: str, name: str, reason: str | None = None) -> list[dict[str, Any]]:
         return [
             e for e in self.sim.list("v1", "events", namespace)
@@ -161,5 +174,5 @@ def cluster(tmp: Path) -> Iterator[Cluster]:
         kubeconfig = sim.write_kubeconfig(tmp / "kubeconfig")
         with TrafficGenerator(sim, PROFILES, default=HEALTHY, seed=7) as traffic, PrometheusServer(
             scrape_configs=[traffic.scrape_config()], scrape_interval="1s"
-        ) as prometheus:
-            yield Cluster(sim, traffic, prometheus, kubeconfig)
+        ) as prometheus, SlackSim() as slack:
+            yield Cluster(sim, traffic, prometheus, slack, kubeconfig)
