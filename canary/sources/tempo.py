@@ -231,18 +231,24 @@ class TempoSource:
         answer = self._get(INSTANT_PATH, {"q": query, "start": str(start), "end": str(stop)}, query, _InstantAnswer)
         if answer.status is not None and answer.status.upper() == "PARTIAL":
             raise _Failure(
-                self._error(query, BackendErrorKind.LIMIT, f"partial result: {answer.message or 'no reason'}")
+                self._error(
+                    query,
+                    BackendErrorKind.LIMIT,
+                    f"GET {INSTANT_PATH}: partial result: {answer.message or 'no reason'}",
+                )
             )
         jobs = answer.metrics
         if jobs.completedJobs < jobs.totalJobs:
-            reason = f"incomplete result: {jobs.completedJobs} of {jobs.totalJobs} jobs completed"
+            reason = f"GET {INSTANT_PATH}: incomplete result: {jobs.completedJobs} of {jobs.totalJobs} jobs completed"
             raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
         rates: dict[_SeriesKey, float] = {}
         for index, series in enumerate(answer.series):
-            if not math.isfinite(series.value) or series.value < 0:
-                reason = f"series[{index}].value is {series.value!r}, expected a rate >= 0"
-                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
             key = tuple(sorted((label.key, label.value.text()) for label in series.labels))
+            if not math.isfinite(series.value) or series.value < 0:
+                reason = (
+                    f"GET {INSTANT_PATH}: series[{index}] {dict(key)} value is {series.value!r}, expected a rate >= 0"
+                )
+                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
             rates[key] = rates.get(key, 0.0) + series.value
         return rates
 
@@ -334,6 +340,6 @@ def _quote_body(text: str) -> str:
 
 def _shape_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".") or "body"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"unexpected answer shape at {where}: {first['msg']}{more}"
