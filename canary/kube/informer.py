@@ -31,7 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from canary.kube.backoff import Backoff
-from canary.kube.wire import REQUEST_TIMEOUT, JsonObject, call_json, describe, status_of
+from canary.kube.wire import REQUEST_TIMEOUT, JsonObject, KubeResponseError, call_json, describe, status_of
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Informer:
             if not token:
                 break
         if not list_rv:
-            raise _Relist(f"list of {self.resource.kind} has no metadata.resourceVersion")
+            raise KubeResponseError(f"list of {self.resource.kind} has no metadata.resourceVersion")
         self._replace(scope, items)
         return str(list_rv)
 

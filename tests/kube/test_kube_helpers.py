@@ -7,12 +7,14 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from kubernetes.client import Configuration, CoreV1Api
 
 from canary.kube import owned_replicasets, pod_template, replicaset_template_for_undo, revision, template_hash
 from canary.kube.backoff import Backoff
 from canary.kube.client import KubeConfigError, load_api_client
 from canary.kube.deployments import label_selector
 from canary.kube.wire import format_micro_time, parse_time
+from canary.sim.kube import KubeSim
 
 TEMPLATE = {
     "metadata": {"creationTimestamp": None, "labels": {"app": "shop", "tier": "web"}},
@@ -149,3 +151,19 @@ def test_load_api_client_names_the_missing_or_broken_kubeconfig(tmp_path, monkey
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(KubeConfigError, match=r"\.kube/config: file not found"):
         load_api_client()
+
+
+def test_load_api_client_reaches_the_cluster_of_the_kubeconfig_without_global_config(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    default_before = Configuration.get_default_copy().host
+    with KubeSim(rollout_step_seconds=None) as sim:
+        path = sim.write_kubeconfig(tmp_path / "kubeconfig")
+        client = load_api_client(str(path))
+        names = [ns.metadata.name for ns in CoreV1Api(client).list_namespace().items]
+        assert "default" in names
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        assert load_api_client(context="kube-sim").configuration.host == sim.url
+        with pytest.raises(KubeConfigError, match=r"context 'staging'"):
+            load_api_client(str(path), context="staging")
+        client.close()
+    assert Configuration.get_default_copy().host == default_before, "the global default must stay untouched"
