@@ -117,11 +117,11 @@ def test(
                 assert resolver is not None and destination.secret is not None
                 url = resolver.url(destination.secret).get_secret_value()
         except SecretError as exc:
-            err_console.print(f"[red]{destination.sink}: error[/red] {exc}")
+            err_console.print(f"[red]{destination.label}: error[/red] {exc}")
             failed = True
             continue
         answer = post_json(url, render_payload(event, destination, settings), timeout)
-        where = f"{destination.sink} webhook {mask_url(url)}"
+        where = f"{destination.label} {mask_url(url)}"
         if answer.result is Result.DELIVERED:
             console.print(f"[green]{where}: delivered[/green]")
         else:
