@@ -313,6 +313,25 @@ def test_a_hostile_name_cannot_widen_the_query(tempo: TempoServer) -> None:
     assert (ids, error) == ([], None)
 
 
+def test_targets_with_different_windows_get_one_query_pair_each(tempo: TempoServer) -> None:
+    short = TARGET.model_copy(update={"key": "shop/checkout-canary-2m", "window": 120.0})
+    before = len(tempo.requests())
+    result = source(tempo.url).fetch_trace_errors([TARGET, short], at(END))
+    sent = tempo.requests()[before:]
+    assert result.error is None
+    assert (
+        sorted((r.params["start"], r.params["end"]) for r in sent)
+        == [(str(END - 360), str(END))] * 2 + [(str(END - 120), str(END))] * 2
+    )
+    recorded = fixture("ingested_spans.json")["spans"]
+    for deployment, sample in (
+        ("checkout-canary", result.values[short.key].canary),
+        ("checkout", result.values[short.key].baseline),
+    ):
+        mine = [s for s in recorded if s["deployment"] == deployment and END - 120 < s["start_ns"] / 1e9 <= END]
+        assert sample == TraceSample(spans=len(mine), error_spans=sum(s["error"] for s in mine))
+
+
 @pytest.mark.parametrize("name", ['we"ird', "back\\slash", "new\nline", "tab\tand\u0001control", "ünïcode ✓"])
 def test_odd_names_get_exactly_their_own_spans(name: str) -> None:
     spans = [
