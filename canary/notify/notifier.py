@@ -292,12 +292,19 @@ class _Worker:
         self.thread.start()
 
     def _loop(self) -> None:
-        stop = self.notifier._stop
-        while not stop.is_set():
-            job = self.queue.get()
+        n = self.notifier
+        while not n._stop.is_set():
+            try:
+                job = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if job is None:
                 return
-            self._send(job)
+            try:
+                self._send(job)
+            except Exception as exc:  # a bug must not silently stop this webhook's queue
+                log.exception("notifier: sending %s failed unexpectedly", job.key)
+                n._fail(job, f"{job.destination.label} {self.masked}: internal error {type(exc).__name__}")
 
     def _answer(self, job: _Job) -> Answer:
         policy = self.notifier.policy
