@@ -220,3 +220,72 @@ def test_custom_resource_definition_adds_a_served_resource(api: client.ApiClient
     with pytest.raises(ApiException) as err:
         custom.get_namespaced_custom_object("example.com", "v1", "default", "widgets", "w")
     assert err.value.status == 404
+
+
+def test_reapplying_a_stack_of_kinds_changes_nothing(api: client.ApiClient, sim: KubeSim, tmp_path) -> None:
+    dynamic = DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+    sts = deployment("tempo", replicas=3)
+    sts.update(kind="StatefulSet")
+    sts["metadata"]["namespace"] = "mop"
+    sts["spec"]["serviceName"] = "tempo"
+    stack = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mop"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tempo", "namespace": "mop"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3", "namespace": "mop"},
+            "stringData": {"key": "minio"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "tempo", "namespace": "mop"},
+            "data": {"tempo.yaml": "server: {}\n"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "tempo", "namespace": "mop"},
+            "spec": {"selector": {"app": "tempo"}, "ports": [{"name": "http", "port": 3200}]},
+        },
+        sts,
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "tempo", "namespace": "mop"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "tempo"}}},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "obi"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "obi"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tempo", "namespace": "mop"}],
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "pipeline", "namespace": "mop"},
+            "spec": {"groups": [{"name": "mop", "rules": [{"alert": "X", "expr": "up == 0"}]}]},
+        },
+    ]
+
+    def apply_all() -> list[str]:
+        versions = []
+        for obj in stack:
+            resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            namespace = obj["metadata"].get("namespace")
+            applied = resource.server_side_apply(
+                body=obj, name=obj["metadata"]["name"], namespace=namespace, field_manager="mop-canary"
+            )
+            versions.append(applied.metadata.resourceVersion)
+        return versions
+
+    apply_all()
+    settled = sim.resource_version
+    apply_all()
+    assert sim.resource_version == settled
+    service = client.CoreV1Api(api).read_namespaced_service("tempo", "mop")
+    assert service.spec.cluster_ip and service.spec.ports[0].target_port == 3200
+    assert client.CoreV1Api(api).read_namespaced_secret("s3", "mop").data == {"key": "bWluaW8="}

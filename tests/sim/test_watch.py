@@ -162,3 +162,26 @@ def test_watch_of_deployments_follows_the_rollout(api: client.ApiClient, sim: Ku
     ]
     assert events[0] == ("ADDED", 2)
     assert all(kind == "MODIFIED" for kind, _ in events[1:])
+
+
+def test_dynamic_client_watch_and_initial_events_end_bookmark(api: client.ApiClient, tmp_path) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    dynamic = DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+    leases = dynamic.resources.get(api_version="coordination.k8s.io/v1", kind="Lease")
+    leases.create(body={"metadata": {"name": "lock"}, "spec": {"holderIdentity": "a"}}, namespace="default")
+    seen = [(e["type"], e["object"].metadata.name) for e in leases.watch(namespace="default", timeout=1)]
+    assert seen == [("ADDED", "lock")]
+
+    stream = watch.Watch().stream(
+        client.CoordinationV1Api(api).list_namespaced_lease,
+        "default",
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+        timeout_seconds=1,
+    )
+    events = [(e["type"], e["raw_object"]["metadata"]) for e in stream]
+    assert events[0][0] == "ADDED" and events[0][1]["name"] == "lock"
+    assert events[1][0] == "BOOKMARK"
+    assert events[1][1]["annotations"] == {"k8s.io/initial-events-end": "true"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +21,7 @@ from canary.sim.kube.server import RequestRecord, ServerState, SimHTTPServer
 from canary.sim.kube.store import MERGE_PATCH, Store
 from canary.sim.kube.workloads import Controllers
 
+log = logging.getLogger(__name__)
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _JOIN_SECONDS = 10.0
 
@@ -101,7 +103,10 @@ class KubeSim:
 
     def _tick(self, period: float) -> None:
         while not self._state.stopping.wait(period):
-            self.controllers.step()
+            try:
+                self.controllers.step()
+            except Exception:  # keep ticking: one bad object must not stop every rollout
+                log.exception("kube-sim: rollout step failed")
 
     def stop(self) -> None:
         """Stop serving, close every connection and join every thread the simulator started."""

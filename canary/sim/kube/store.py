@@ -286,7 +286,7 @@ class Store:
             owned = {(manager, operation, ""): set(mf.leaves(obj))}  # defaults below are nobody's
             apply_defaults(rt, obj, creating=True)
             validate(rt, obj, None)
-            if manager:
+            if manager and owned[(manager, operation, "")]:
                 meta["managedFields"] = mf.render(owned, [], rt.api_version, now())
             if dry_run:
                 return from_storage(rt, obj)
