@@ -12,7 +12,9 @@ from notify_fixtures import FAST, WAIT, Recorder, event
 from prometheus_client import CollectorRegistry
 
 from canary.config.slo import NotifyEvent, ServiceSLO
+from canary.kube.events import EventRecorder
 from canary.notify.destinations import SecretLocation
+from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
@@ -114,11 +116,19 @@ def test_slo_secret_to_slack_end_to_end(kube: KubeSim, slack: SlackSim, registry
     assert recorder.failures == []
 
 
-def test_the_webhook_url_never_reaches_logs_or_failure_reasons(
+def test_the_webhook_url_never_reaches_logs_failure_reasons_or_events(
     kube: KubeSim, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     recorder = Recorder()
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "checkout", "namespace": "shop"}}
+    deployment["metadata"]["uid"] = "4f1c8a2e-0000-4000-8000-000000000001"
+    events = EventRecorder(kube.api_client())
+
+    def on_failure(e: CanaryEvent, reason: str) -> None:  # what the controller does with a failure
+        recorder.on_failure(e, reason)
+        events.record(deployment, "Warning", "NotificationFailed", reason)
+
     policy = FAST.model_copy(update={"timeout": 0.3, "max_attempts": 2})
     with SlackSim(hang_limit=5) as archived, SlackSim(hang_limit=5) as down, SlackSim(hang_limit=5) as hanging:
         archived.set_default(Reply.channel_is_archived())
@@ -131,7 +141,7 @@ def test_the_webhook_url_never_reaches_logs_or_failure_reasons(
             MemoryLedger(),
             policy=policy,
             secrets=SecretResolver(CoreV1Api(kube.api_client())),
-            on_permanent_failure=recorder.on_failure,
+            on_permanent_failure=on_failure,
             registry=registry,
         )
         with notifier:
@@ -147,9 +157,11 @@ def test_the_webhook_url_never_reaches_logs_or_failure_reasons(
     assert any("timed out after 0.3s" in r for r in reasons)
     assert any("Secret shop/hook-missing key 'url': not found" in r for r in reasons)
     assert "channel_is_archived" in caplog.text and "retry in" in caplog.text  # the logs do tell the story
+    warnings = [e["message"] for e in kube.list("v1", "events", "shop") if e["reason"] == "NotificationFailed"]
+    assert sorted(warnings) == reasons
     for sim in sims.values():
         encoded = base64.b64encode(sim.url.encode()).decode()
-        for text in (caplog.text, *reasons):
+        for text in (caplog.text, *reasons, *warnings):
             assert sim.token not in text and encoded not in text
         assert mask_url(sim.url) in caplog.text
 
