@@ -129,7 +129,7 @@ def test_the_webhook_url_never_reaches_logs_failure_reasons_or_events(
         recorder.on_failure(e, reason)
         events.record(deployment, "Warning", "NotificationFailed", reason)
 
-    policy = FAST.model_copy(update={"timeout": 0.3, "max_attempts": 2})
+    policy = FAST.model_copy(update={"timeout": 0.5, "max_attempts": 2})
     with SlackSim(hang_limit=5) as archived, SlackSim(hang_limit=5) as down, SlackSim(hang_limit=5) as hanging:
         archived.set_default(Reply.channel_is_archived())
         down.set_default(Reply.server_error())
@@ -154,7 +154,7 @@ def test_the_webhook_url_never_reaches_logs_failure_reasons_or_events(
     reasons = sorted(reason for _, reason in recorder.failures)
     assert any("HTTP 410 channel_is_archived" in r for r in reasons)
     assert any("gave up after 2 failed attempts" in r and "HTTP 500" in r for r in reasons)
-    assert any("timed out after 0.3s" in r for r in reasons)
+    assert any("timed out after 0.5s" in r for r in reasons)
     assert any("Secret shop/hook-missing key 'url': not found" in r for r in reasons)
     assert "channel_is_archived" in caplog.text and "retry in" in caplog.text  # the logs do tell the story
     warnings = [e["message"] for e in kube.list("v1", "events", "shop") if e["reason"] == "NotificationFailed"]
