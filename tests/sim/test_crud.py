@@ -257,3 +257,16 @@ def test_namespace_delete_removes_its_objects(core: client.CoreV1Api) -> None:
     assert core.read_namespace("team").status.phase == "Active"
     core.delete_namespace("team")
     assert core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=team").items == []
+
+
+def test_kubeconfig_works_with_the_client_loader(sim: KubeSim, tmp_path) -> None:
+    from kubernetes import config
+
+    path = sim.write_kubeconfig(tmp_path / "kubeconfig", namespace="kube-system")
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        names = [n.metadata.name for n in client.CoreV1Api(api).list_namespace().items]
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    _, active = config.list_kube_config_contexts(config_file=str(path))
+    assert active["context"]["namespace"] == "kube-system"
