@@ -124,7 +124,7 @@ class LeaderElector:
         while not self._stopping.is_set():
             attempt_at = time.monotonic()
             try:
-                held = self._try_acquire_or_renew(attempt_at)
+                held = self._try_acquire_or_renew()
             except Exception as e:
                 log.warning("lease %s/%s: %s could not acquire or renew: %s", self.namespace, self.name,
                             self.identity, describe(e))
@@ -142,7 +142,7 @@ class LeaderElector:
             delay = self.retry_period if self._leading else self.retry_period * (1 + 0.2 * random.random())
             self._stopping.wait(delay)
 
-    def _try_acquire_or_renew(self, attempt_at: float) -> bool:
+    def _try_acquire_or_renew(self) -> bool:
         """One attempt; True when this process holds the Lease afterwards."""
         try:
             lease = call_json(self._api.read_namespaced_lease, self.name, self.namespace, timeout=self._timeout)
@@ -154,11 +154,12 @@ class LeaderElector:
         holder = str(spec.get("holderIdentity") or "")
         self._holder = holder
         record = json.dumps(spec, sort_keys=True)
-        if record != self._observed:
-            self._observed, self._observed_at = record, attempt_at
+        read_at = time.monotonic()
+        if record != self._observed:  # timed from after the read, so never before the record was written
+            self._observed, self._observed_at = record, read_at
         duration = spec.get("leaseDurationSeconds")
         duration = duration if isinstance(duration, int) and duration > 0 else self.lease_duration
-        if holder and holder != self.identity and attempt_at < self._observed_at + duration:
+        if holder and holder != self.identity and read_at < self._observed_at + duration:
             return False
 
         stamp = format_micro_time(now())

@@ -108,7 +108,7 @@ def test_graceful_stop_releases_and_the_other_takes_over_within_a_retry_period(
     released_at = time.monotonic()
     assert wait_until(lambda: campaign.leaders() == ["b"], timeout=LEASE_SECONDS)
     took = time.monotonic() - released_at
-    assert took < 2 * RETRY * 1.2 + 0.3, f"failover after a release took {took:.2f}s"
+    assert took < LEASE_SECONDS - 0.5, f"failover after a release took {took:.2f}s: it waited for expiry"
     spec = lease(sim)
     assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1
     assert campaign.log == ["a started", "a stopped", "b started"]
@@ -121,13 +121,13 @@ def test_a_crashed_leader_is_replaced_after_the_lease_expires_not_before(sim: Ku
     threading.Event().wait(2 * RETRY)
 
     campaign.electors["a"].stop(release=False)  # like a killed process: the Lease still names "a"
-    killed_at = time.monotonic()
-    assert lease(sim)["holderIdentity"] == "a"
+    last_renewal = lease(sim)
+    assert last_renewal["holderIdentity"] == "a"
     assert wait_until(lambda: campaign.leaders() == ["b"], timeout=LEASE_SECONDS + 2)
-    took = time.monotonic() - killed_at
-    # "a" renewed at most one retry period before it died; "b" waits a full lease duration after seeing that.
-    assert LEASE_SECONDS - RETRY * 1.2 - 0.05 <= took <= LEASE_SECONDS + 2 * RETRY * 1.2 + 0.5, took
-    assert lease(sim)["holderIdentity"] == "b"
+    taken = lease(sim)
+    assert taken["holderIdentity"] == "b" and taken["leaseTransitions"] == 1
+    waited = (parse_time(taken["acquireTime"]) - parse_time(last_renewal["renewTime"])).total_seconds()
+    assert waited >= LEASE_SECONDS, f"took over {waited:.2f}s after the last renewal, before the lease expired"
 
 
 def test_leader_cut_off_from_the_api_server_stops_leading_before_anyone_else_could(
@@ -136,9 +136,8 @@ def test_leader_cut_off_from_the_api_server_stops_leading_before_anyone_else_cou
     campaign.add("a")
     assert wait_until(lambda: campaign.leaders() == ["a"])
     sim.pause()
-    cut_at = time.monotonic()
-    assert wait_until(lambda: campaign.leaders() == [], timeout=RENEW_DEADLINE + 1)
-    assert time.monotonic() - cut_at <= RENEW_DEADLINE + 0.1, "is_leader must turn False by the renew deadline"
+    time.sleep(RENEW_DEADLINE + 0.05)
+    assert campaign.leaders() == [], "is_leader turns False by the renew deadline, even while a request hangs"
     assert wait_until(lambda: campaign.log[-1:] == ["a stopped"], timeout=10)
     sim.resume()
     assert wait_until(lambda: campaign.leaders() == ["a"], timeout=LEASE_SECONDS + 8), "leads again once reachable"
