@@ -1271,6 +1271,9 @@ class TempoServer:
     def _query_instant(self, params: dict[str, str], visible: bool) -> dict[str, Any]:
         now = self._now_ns()
         start, end = _bounds(params, now)
+        latest = now - QUERY_END_CUTOFF_NS
+        if end > latest > start:  # Tempo pulls an instant end back by whole seconds (cache-friendly)
+            end -= math.ceil((end - latest) / NS) * NS
         end = _clamp_and_check(start, end, end - start, now)
         query = self._metrics_query(params, prefix="compiling query: ")
         series, looked_at = _evaluate(query, self._spans_in(start, end, visible), lambda _: 0, end - start)

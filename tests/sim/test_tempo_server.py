@@ -457,3 +457,17 @@ def test_unknown_paths_and_stop() -> None:
         port = int(server.url.rsplit(":", 1)[1])
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_instant_end_is_pulled_back_by_whole_seconds_before_the_cutoff() -> None:
+    with TempoServer(clock=lambda: 1_700_000_100.5) as server:
+        server.add_spans(
+            span(index=i, start_ns=second * 10**9, end_ns=second * 10**9 + 10**6)
+            for i, second in enumerate((1_700_000_050, 1_700_000_080))
+        )
+        params = {"q": "{ } | rate()", "start": "1700000000", "end": "1700000100"}
+        answer = httpx.get(f"{server.url}/api/metrics/query", params=params).json()
+        assert answer["series"][0]["value"] == 1 / 70, "one span in (start, now - 30 s rounded to whole seconds]"
+        params["start"] = "1700000075"
+        refused = httpx.get(f"{server.url}/api/metrics/query", params=params)
+        assert (refused.status_code, refused.text) == (400, "query window falls entirely within query_end_cutoff")
