@@ -123,6 +123,8 @@ class Informer:
         self._stopping = threading.Event()
         self._queue: queue.Queue[tuple[EventKind, JsonObject] | None] = queue.Queue()
         self._watches: dict[str | None, Any] = {}
+        self._rv: dict[str | None, str | None] = {}
+        """Per scope: the resourceVersion to resume watching from; None means list first."""
         self._threads: list[threading.Thread] = []
         self.relists = 0
         """Lists done after the first one of each scope (410 Gone or a garbled stream)."""
@@ -189,29 +191,31 @@ class Informer:
     def _reflect(self, scope: str | None) -> None:
         where = f"{self.resource.kind} in {scope or 'all namespaces'}"
         backoff = Backoff(self._backoff_initial, self._backoff_max)
-        rv: str | None = None
         while not self._stopping.is_set():
+            watch_started: float | None = None
             try:
-                if rv is None:
-                    rv = self._list(scope)
+                if self._rv.get(scope) is None:
+                    self._rv[scope] = self._list(scope)
                     backoff.reset()
-                started = time.monotonic()
-                rv, events = self._watch(scope, rv)
-                if events == 0 and time.monotonic() - started < 1.0 and not self._stopping.is_set():
+                watch_started = time.monotonic()
+                events = self._watch(scope)
+                if events == 0 and time.monotonic() - watch_started < 1.0 and not self._stopping.is_set():
                     # A server that closes watches at once would otherwise make us spin.
                     self._stopping.wait(backoff.next())
                 else:
                     backoff.reset()
             except _Relist as e:
                 log.info("re-listing %s: %s", where, e)
-                rv = None
+                self._rv[scope] = None
             except Exception as e:
                 if self._stopping.is_set():
                     break
                 if status_of(e) == 410:
                     log.info("re-listing %s: %s", where, describe(e))
-                    rv = None
+                    self._rv[scope] = None
                     continue
+                if watch_started is not None and time.monotonic() - watch_started >= 1.0:
+                    backoff.reset()  # a watch that ran for a while and then broke: reconnect promptly
                 delay = backoff.next()
                 self.reconnects += 1
                 log.warning("watching %s failed (%s); retrying in %.1fs", where, describe(e), delay)
@@ -261,16 +265,17 @@ class Informer:
             if len(self._synced_scopes) == len(self._scopes):
                 self._synced.set()
 
-    def _watch(self, scope: str | None, rv: str) -> tuple[str, int]:
-        """Watch from `rv` until the server ends the stream; return the last resourceVersion seen and
-        how many events arrived."""
+    def _watch(self, scope: str | None) -> int:
+        """Watch from the scope's last resourceVersion until the server ends the stream, keeping that
+        resourceVersion current event by event (so a broken stream resumes where it broke); return how
+        many events arrived."""
         lister = self.resource.lister(self._api_client, scope)
         args = (scope,) if scope is not None else ()
         timeout_seconds = int(self._watch_timeout * (1 + random.random()))
         resp = lister(
             *args,
             watch=True,
-            resource_version=rv,
+            resource_version=self._rv[scope],
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,
             _preload_content=False,
@@ -282,20 +287,20 @@ class Informer:
         events = 0
         try:
             if self._stopping.is_set():
-                return rv, events
+                return events
             for line in iter_resp_lines(resp):
                 if self._stopping.is_set():
                     break
                 if not line.strip():
                     continue
-                rv = self._apply(line, rv)
+                self._rv[scope] = self._apply(line, self._rv[scope] or "")
                 events += 1
         finally:
             with self._lock:
                 self._watches.pop(scope, None)
             resp.close()
             resp.release_conn()
-        return rv, events
+        return events
 
     def _apply(self, line: str, rv: str) -> str:
         """Apply one watch event line to the cache; return the resourceVersion to resume from."""
