@@ -18,6 +18,8 @@ from canary.config.units import parse_duration
 from canary.controller.commands import register as register_controller_commands
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
+from canary.stack.cli import stack_app
+from canary.stack.cli import up as stack_up
 
 app = typer.Typer(
     name="canary",
@@ -181,6 +183,8 @@ def analyze(
 
 
 app.add_typer(notify_app, name="notify")
+app.add_typer(stack_app, name="stack")
+app.command("up")(stack_up)
 
 
 register_controller_commands(app)
