@@ -121,8 +121,9 @@ class Applier:
         observer: ApplyObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        discovery_cache_file: str | None = None,
     ) -> None:
-        self.dynamic = DynamicClient(api_client)
+        self.dynamic = DynamicClient(api_client, cache_file=discovery_cache_file)
         self.dry_run = dry_run
         self.field_manager = field_manager
         self.timeout_seconds = timeout_seconds
