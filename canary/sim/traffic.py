@@ -226,10 +226,10 @@ class TrafficGenerator:
             raise ValueError(f"rps_per_replica must be a finite number >= 0, not {rps_per_replica!r}")
         if not routes or any(not method or not route for method, route in routes):
             raise ValueError(f"routes must be non-empty (method, route) pairs, not {list(routes)!r}")
-        if not max_spans_per_second >= 0:
-            raise ValueError(f"max_spans_per_second must be >= 0, not {max_spans_per_second!r}")
-        if not tick_seconds > 0:
-            raise ValueError(f"tick_seconds must be > 0, not {tick_seconds!r}")
+        if not math.isfinite(max_spans_per_second) or max_spans_per_second < 0:
+            raise ValueError(f"max_spans_per_second must be a finite number >= 0, not {max_spans_per_second!r}")
+        if not math.isfinite(tick_seconds) or tick_seconds <= 0:
+            raise ValueError(f"tick_seconds must be a finite number > 0, not {tick_seconds!r}")
         for key in profiles:
             if not isinstance(key, str) or not key:
                 raise ValueError(f"profile keys are images or tags (non-empty strings), not {key!r}")
@@ -339,17 +339,15 @@ class TrafficGenerator:
         with self._lock:
             self._profiles[key] = profile
 
-    def profile_for(self, images: Sequence[str]) -> Profile:
-        with self._lock:
-            return choose_profile(images, self._profiles, self._default)
-
     # -- traffic --------------------------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Bring every counter up to now (the ticker and every scrape call this)."""
-        workloads = [workload_of(rs) for rs in self.sim.list("apps/v1", "replicasets")]
+        """Bring every counter up to now (the ticker and every scrape call this).
+
+        Raises TrafficError, and changes nothing, while a ReplicaSet of the cluster is malformed."""
         spans: list[Span] = []
-        with self._lock:
+        with self._lock:  # listing under the lock: a concurrent advance never acts on an older listing
+            workloads = [workload_of(rs) for rs in self.sim.list("apps/v1", "replicasets")]
             now = time.monotonic()
             elapsed, self._last = max(0.0, now - self._last), now
             wall_ns = time.time_ns()
@@ -430,7 +428,8 @@ class TrafficGenerator:
     # -- reading --------------------------------------------------------------------------------------
 
     def totals(self) -> dict[WorkloadKey, Totals]:
-        """Requests and errors so far per (namespace, deployment, replicaset), deleted ReplicaSets included."""
+        """Requests and errors so far per (namespace, deployment, replicaset), deleted ReplicaSets included
+        (a ReplicaSet without a Deployment has deployment ""). Raises TrafficError like `advance()`."""
         self.advance()
         with self._lock:
             return dict(self._totals)

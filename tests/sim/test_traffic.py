@@ -431,3 +431,23 @@ def test_malformed_replicasets_are_refused_naming_object_and_field() -> None:
         workload_of({**good, "spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}})
     with pytest.raises(TrafficError, match=r"metadata.uid is None"):
         workload_of({**good, "metadata": {"name": "web-1", "namespace": "default"}})
+
+
+def test_a_malformed_replicaset_in_the_cluster_fails_the_scrape_until_it_is_gone() -> None:
+    with KubeSim(rollout_step_seconds=None) as sim, TrafficGenerator(sim, {}, Profile()) as traffic:
+        sim.create(deployment("web", "web:v1", 1, app="web"))
+        # a controller-style write skips the API's validation: the image is a number
+        broken = {
+            "metadata": {"name": "broken", "namespace": "default"},
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "app", "image": 42}]}}},
+        }
+        sim.store.put(sim.resource("apps/v1", "replicasets"), broken)
+        response = httpx.get(traffic.url, timeout=5)
+        assert response.status_code == 500
+        assert "ReplicaSet default/broken: spec.template.spec.containers[0].image is 42" in response.text
+        with pytest.raises(TrafficError, match="default/broken"):
+            traffic.totals()
+        assert sim.delete("apps/v1", "replicasets", "default", "broken")
+        response = httpx.get(traffic.url, timeout=5)
+        assert response.status_code == 200
+        assert 'k8s_deployment_name="web"' in response.text
