@@ -8,8 +8,9 @@ import re
 
 # Component namespaces whose references we check, and the exports each kind of component has.
 _NAMESPACES = ("otelcol", "prometheus", "discovery", "loki")
-_REFERENCE = re.compile(r"\b((?:%s)(?:\.[a-z0-9_]+)+)\.([A-Za-z0-9_]+)\.([a-z_]+)\b" % "|".join(_NAMESPACES))
-_BLOCK = re.compile(r"^\s*((?:%s)\.[a-z0-9_.]+)\s+\"([^\"]+)\"\s*\{" % "|".join(_NAMESPACES), re.MULTILINE)
+_ALT = "|".join(_NAMESPACES)
+_REFERENCE = re.compile(rf"\b((?:{_ALT})(?:\.[a-z0-9_]+)+)\.([A-Za-z0-9_]+)\.([a-z_]+)\b")
+_BLOCK = re.compile(rf"^\s*((?:{_ALT})\.[a-z0-9_.]+)\s+\"([^\"]+)\"\s*\{{", re.MULTILINE)
 _PAIRS = {"}": "{", "]": "[", ")": "("}
 
 

@@ -135,7 +135,7 @@ def test_probabilistic_sampling_and_extra_remote_write_render_consistent_alloy()
 
 
 def test_unknown_sampling_mode_fails_with_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="alloy.sampling must be tail or probabilistic, got sometimes"):
+    with pytest.raises(RuntimeError, match=re.escape("alloy.sampling must be tail or probabilistic, got sometimes")):
         _render_snippet("{env: 'dev', alloy: {sampling: 'sometimes'}}")
 
 
@@ -157,7 +157,7 @@ def test_object_storage_follows_the_provider() -> None:
     assert loki["schema_config"]["configs"][0]["object_store"] == "azure"
     env = find(azure, "StatefulSet", "mimir")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env] == ["STORAGE_ACCOUNT_KEY"]
-    with pytest.raises(RuntimeError, match="storage.provider must be s3, gcs or azure, got ftp"):
+    with pytest.raises(RuntimeError, match=re.escape("storage.provider must be s3, gcs or azure, got ftp")):
         _render_snippet("{env: 'dev', storage: {provider: 'ftp'}}")
 
 
