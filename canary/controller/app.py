@@ -112,6 +112,7 @@ class ControllerApp:
         )
         self.health = HealthServer(s.listen_host, s.listen_port, self.metrics.registry, self._healthy, self._ready)
         self._started = False
+        self._stopped = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -133,7 +134,10 @@ class ControllerApp:
         return self
 
     def stop(self, release_lease: bool = True) -> None:
-        """Stop everything; `release_lease=False` simulates a crash for failover tests."""
+        """Stop everything (once); `release_lease=False` simulates a crash for failover tests."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.elector is not None:
             self.elector.stop(release=release_lease)
         self.runtime.stop()

@@ -94,7 +94,7 @@ def settled(
     """Promoting: promotion complete. RollingBack: the rollback is in place."""
     if phase is CanaryPhase.PROMOTING:
         if mode is Mode.CANARY:
-            return baseline is not None and hash_of(baseline) == current_hash
+            return baseline is not None and promoted(baseline, deployment)
         return rollout_complete(deployment)
     if phase is CanaryPhase.ROLLING_BACK:
         if action is RollbackAction.UNDO:
@@ -103,6 +103,17 @@ def settled(
             return int((deployment.get("status") or {}).get("replicas") or 0) == 0
         return True
     return False
+
+
+def _without_labels(obj: Obj) -> Obj:
+    template = dict((obj.get("spec") or {}).get("template") or {})
+    template["metadata"] = {k: v for k, v in (template.get("metadata") or {}).items() if k != "labels"}
+    return template
+
+
+def promoted(baseline: Obj, canary: Obj) -> bool:
+    """Canary mode: the baseline runs the canary's pod template (its own pod labels aside)."""
+    return _without_labels(baseline) == _without_labels(canary)
 
 
 def target_for(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -26,6 +26,7 @@ from canary.controller.observe import (
     canary_ready,
     images,
     meta,
+    promoted,
     revision_of,
     rollback_action,
     settled,
@@ -33,7 +34,7 @@ from canary.controller.observe import (
     split_replicasets,
     undo_source,
 )
-from canary.controller.status import CanaryPhase, CanaryStatus, read_status
+from canary.controller.status import MAX_DELIVERED, CanaryPhase, CanaryStatus, read_status
 from canary.kube.deployments import WriteOutcome, template_hash
 from canary.notify.events import CanaryEvent, Mode
 
@@ -56,6 +57,8 @@ class EventSink(Protocol):
 
 
 class NotificationSink(Protocol):
+    def destinations(self, event: CanaryEvent, slo: ServiceSLO) -> Sequence[object]: ...
+
     def publish(self, event: CanaryEvent, slo: ServiceSLO) -> None: ...
 
 
@@ -198,14 +201,15 @@ class Reconciler:
         if written.status not in ("written", "unchanged"):
             log.warning("no write for %s/%s (%s): %s", namespace, name, written.status, written.reason)
             return decision
-        self._after_write(deployment, plan.status, decision, action, resolved, started, outcome)
+        self._after_write(deployment, plan, decision, action, resolved, started, outcome)
         return decision
 
     def _after_write(
-        self, deployment: Obj, status: CanaryStatus, decision: Decision, action: RollbackAction,
+        self, deployment: Obj, plan: _Plan, decision: Decision, action: RollbackAction,
         resolved: Resolved, started: float, outcome: Outcome | None,
     ) -> None:
         ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
+        status = plan.status
         t = decision.transition
         if outcome is not None and decision.status.last_verdict is not None and t.count.value != "keep":
             self.metrics.checks.labels(result=outcome.verdict.phase.value).inc()
@@ -223,14 +227,18 @@ class Reconciler:
                 "passed": status.checks_passed, "failed": status.checks_failed, "message": status.message,
             },
         )
-        if resolved.slo is not None:
-            for event in status.outbox:
-                self.notifications.publish(event, resolved.slo)
+        if resolved.slo is not None and plan.new_event is not None:
+            self.notifications.publish(plan.new_event, resolved.slo)
         if self.on_decision is not None:
             try:
                 self.on_decision(deployment, decision, status, outcome)
             except Exception:
                 log.exception("decision hook failed for %s/%s", ns, name)
+
+
+def _event_keys(delivery_keys: Iterable[str]) -> set[str]:
+    """Event keys of delivery keys (`event-key|sink`)."""
+    return {key.split("|", 1)[0] for key in delivery_keys}
 
 
 class _Plan:
@@ -251,6 +259,8 @@ class _Plan:
         self.action = action
         self.resolved = resolved
         self.mode = status.mode
+        self.new_event: CanaryEvent | None = None
+        """The notification this decision adds to the outbox (published after the write)."""
         self.previous = undo_source(replicasets, status, template_hash(deployment), template_hash)
         """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
         self._prepare()
@@ -265,11 +275,13 @@ class _Plan:
         if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.SCALE_TO_ZERO:
             update["replicas_before"] = spec_replicas(self.deployment)
         notify = self.decision.transition.notify
-        if notify is not None:
+        slo = self.resolved.slo
+        if notify is not None and slo is not None:
             event = self._event(notify)
-            delivered = {key.split("|", 1)[0] for key in self.status.delivered}
-            if event.key not in delivered and all(e.key != event.key for e in self.status.outbox):
+            seen = _event_keys(self.status.delivered) | {e.key for e in self.status.outbox}
+            if event.key not in seen and self.r.notifications.destinations(event, slo):
                 update["outbox"] = [*self.status.outbox, event]
+                self.new_event = event
         if update:
             self.status = self.status.model_copy(update=update)
 
@@ -306,7 +318,7 @@ class _Plan:
         canary = self.deployment
 
         def mutate(baseline: Obj) -> Obj | None:
-            if template_hash(baseline) == template_hash(canary):
+            if promoted(baseline, canary):
                 return None
             mutations.copy_template(baseline, canary)
             return baseline
@@ -325,8 +337,17 @@ class _Plan:
         d = copy.deepcopy(fresh)
         for action in self.decision.actions:
             self._apply(action, d)
-        mutations.write_status(d, self.status)
+        mutations.write_status(d, self._merged_with(read_status(meta(fresh).get("annotations"))[0]))
         return d
+
+    def _merged_with(self, fresh: CanaryStatus | None) -> CanaryStatus:
+        """Our status, keeping deliveries the notifier recorded since we read the Deployment."""
+        if fresh is None:
+            return self.status
+        delivered = [*fresh.delivered, *(k for k in self.status.delivered if k not in fresh.delivered)]
+        done = _event_keys(delivered)
+        outbox = [e for e in self.status.outbox if e.key not in done]
+        return self.status.model_copy(update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox})
 
     def _apply(self, action: Action, d: Obj) -> None:
         guard = self.mode is Mode.GUARD

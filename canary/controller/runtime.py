@@ -85,9 +85,13 @@ class Runtime:
         self._worker.start()
 
     def stop(self) -> None:
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        self._leader.clear()
         self._queue.put(None)
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
         self._worker.join(timeout=30)
 
     @property

@@ -138,6 +138,18 @@ class Cluster:
     def slack_messages(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages if f"{namespace}/{name}" in str(m.get("text", ""))]
 
+    def roll_out(self, namespace: str, name: str, image: str, *phases: str, timeout: float = 60.0) -> CanaryStatus:
+        """Change the image, then wait until the analysis of the new template reaches one of `phases`."""
+        before = self.status(namespace, name)
+        self.set_image(namespace, name, image)
+
+        def probe() -> CanaryStatus | None:
+            st = self.status(namespace, name)
+            moved = st is not None and (before is None or st.started_at != before.started_at)
+            return st if moved and st is not None and st.phase.value in phases else None
+
+        return wait_for(f"{namespace}/{name} on {image} in phase {'/'.join(phases)}", probe, timeout)
+
     def events(self, namespace: str, name: str, reason: str | None = None) -> list[dict[str, Any]]:
         return [
             e for e in self.sim.list("v1", "events", namespace)

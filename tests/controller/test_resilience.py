@@ -1,0 +1,101 @@
+"""What must hold when things go wrong: a backend down, a controller killed mid-analysis, write
+conflicts, a leader that dies, manual aborts."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.controller.harness import Cluster, wait_for
+
+ENABLED = {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout"}
+
+
+def guarded(env: Cluster, ns: str, **annotations: str) -> None:
+    env.namespace(ns)
+    env.slo(ns, "checkout", service="checkout", slack=True)
+    env.deployment(ns, "checkout", "v1", annotations={**ENABLED, **annotations})
+
+
+def test_controller_killed_mid_analysis_resumes_with_the_same_counts_and_rolls_back_once(env: Cluster) -> None:
+    ns = "res-restart"
+    guarded(env, ns, **{"canary.mop.dev/failed-checks": "3"})
+    with env.controller() as first:
+        env.wait_phase(ns, "checkout", "Succeeded")
+        env.set_image(ns, "checkout", "bad")
+        wait_for("one failed check", lambda: (s := env.status(ns, "checkout")) is not None and s.checks_failed == 1)
+        first.stop(release_lease=False)  # killed: nothing more is written by it
+        before = env.status(ns, "checkout")
+        assert before is not None and before.checks_failed in (1, 2)
+    # A new process reads the counts back from the annotation.
+    with env.controller():
+        rolled = env.wait_phase(ns, "checkout", "RolledBack")
+        assert rolled.checks_failed == 3
+        assert rolled.looks >= before.looks + 1
+    with env.controller():  # and a third start repeats nothing
+        wait_for("a resync", lambda: True)
+        env.wait_phase(ns, "checkout", "RolledBack")
+    assert len(env.events(ns, "checkout", "RolledBack")) == 1
+    assert len([m for m in env.slack_messages(ns, "checkout") if "Rolled back" in m["text"]]) == 1
+
+
+def test_conflicting_write_on_rollback_is_retried_and_rolls_back_once(env: Cluster) -> None:
+    ns = "res-conflict"
+    guarded(env, ns)
+    with env.controller():
+        env.wait_phase(ns, "checkout", "Succeeded")
+        env.set_image(ns, "checkout", "bad")
+        env.wait_phase(ns, "checkout", "Analysing")
+        env.sim.fail_next(f"PUT /apis/apps/v1/namespaces/{ns}/deployments/checkout", status=409, times=2)
+        env.wait_phase(ns, "checkout", "RolledBack")
+        assert env.image(ns, "checkout") == "v1"
+        assert len(env.events(ns, "checkout", "RolledBack")) == 1
+
+
+def test_abort_annotation_rolls_back_now(env: Cluster) -> None:
+    ns = "res-abort"
+    guarded(env, ns, **{"canary.mop.dev/successful-checks": "50"})
+    with env.controller():
+        env.wait_phase(ns, "checkout", "Succeeded")
+        env.set_image(ns, "checkout", "v2")
+        env.wait_phase(ns, "checkout", "Analysing")
+        env.annotate(ns, "checkout", {"canary.mop.dev/abort": "true"})
+        st = env.wait_phase(ns, "checkout", "RollingBack", "RolledBack")
+        assert st.checks_failed == 0, "aborted by hand, not by a failed check"
+        assert env.image(ns, "checkout") == "v1"
+        assert "canary.mop.dev/abort" not in env.get(ns, "checkout")["metadata"]["annotations"]
+
+
+def test_leader_failover_within_the_lease(env: Cluster) -> None:
+    ns = "res-leader"
+    guarded(env, ns)
+    lease = {"leader_elect": True, "lease_duration_seconds": 3, "renew_deadline_seconds": 2,
+             "retry_period_seconds": 0.5, "lease_namespace": "default"}
+    with env.controller(identity="a", **lease) as a, env.controller(identity="b", **lease) as b:
+        leaders = wait_for("one leader", lambda: [x for x in (a, b) if x.runtime.is_leader] or None)
+        assert len(leaders) == 1
+        (leader,) = leaders
+        standby = b if leader is a else a
+        env.wait_phase(ns, "checkout", "Succeeded")
+        ready = httpx.get(f"http://127.0.0.1:{standby.health.port}/readyz").text
+        assert "standby" in ready
+        leader.stop(release_lease=False)  # dies without releasing the Lease
+        wait_for("the standby to take over", lambda: standby.runtime.is_leader, timeout=15)
+        env.set_image(ns, "checkout", "bad")
+        env.wait_phase(ns, "checkout", "RolledBack")
+
+
+def test_metrics_and_health_endpoints(env: Cluster) -> None:
+    ns = "res-metrics"
+    guarded(env, ns)
+    with env.controller() as app:
+        env.wait_phase(ns, "checkout", "Succeeded")
+        env.set_image(ns, "checkout", "bad")
+        env.wait_phase(ns, "checkout", "RolledBack")
+        base = f"http://127.0.0.1:{app.health.port}"
+        assert httpx.get(base + "/healthz").status_code == 200
+        assert httpx.get(base + "/readyz").status_code == 200
+        text = httpx.get(base + "/metrics").text
+        assert f'canary_rollbacks_total{{action="undo",deployment="checkout",namespace="{ns}"}} 1.0' in text
+        assert 'canary_checks_total{result="fail"}' in text
+        assert "canary_backend_query_seconds_bucket" in text and "canary_decision_seconds_count" in text
+        assert 'canary_canaries{phase="RolledBack"}' in text
