@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -22,6 +23,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
+from canary.samples import Target
+from canary.samples import Workload as SampleWorkload
 from canary.sim.kube import KubeSim
 from canary.sim.prometheus import PrometheusServer
 from canary.sim.tempo import TempoServer
@@ -37,6 +40,7 @@ from canary.sim.traffic import (
     image_tag,
     workload_of,
 )
+from canary.sources.mimir import MimirSettings, MimirSource
 
 T = TypeVar("T")
 COUNT = f"{METRIC}_count"
@@ -276,6 +280,42 @@ def test_set_profile_turns_on_an_error_spike_then_a_latency_regression(ns: Names
     healed = ns.query(ns.error_ratio(W), at)[rs]
     assert 0.5 < slow_p99 <= 0.75, f"every request takes 600 ms (bucket 0.5-0.75) but p99 is {slow_p99:.3f}s"
     assert healed == 0.0, f"the latency profile has no errors, yet the error ratio is {healed:.3f}"
+
+
+@pytest.mark.prometheus
+def test_the_controllers_mimir_source_sees_canary_and_baseline_as_generated(ns: Namespace) -> None:
+    v1, v2 = f"{ns.name}-stable", f"{ns.name}-faulty"
+    ns.traffic.set_profile(v1, Profile(rps_per_replica=50))
+    ns.traffic.set_profile(v2, Profile(rps_per_replica=200, error_ratio=0.3, latency=((0.3, 1.0),)))
+    old = ns.deploy("shop", f"shop:{v1}", 4, app="shop")
+    ns.wait_scraped(old, 1)
+    ns.sim.patch("apps/v1", "deployments", ns.name, "shop", {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": f"shop:{v2}"}]}}}})  # fmt: skip
+    (new,) = set(replicasets(ns.sim, "shop", ns.name)) - {old}
+    at = ns.wait_scraped(new)
+    source = MimirSource(MimirSettings(url=ns.stack.prometheus.url))
+    try:
+        source.detect()
+        target = Target(
+            key=f"{ns.name}/shop",
+            service="shop",
+            canary=SampleWorkload(namespace=ns.name, deployment="shop", replicaset=new),
+            baseline=(SampleWorkload(namespace=ns.name, deployment="shop", replicaset=old),),
+            window=WINDOW,
+        )
+        result = source.fetch_red([target], datetime.fromtimestamp(at, UTC))
+    finally:
+        source.close()
+    assert result.error is None, result.error
+    pair = result.values[target.key]
+    assert pair.canary is not None and pair.baseline is not None
+    # canary: 1 replica x 200 rps x 3 s = ~600 requests; baseline: 4 x 50 rps
+    assert pair.canary.requests == pytest.approx(200 * WINDOW, rel=0.2)
+    assert pair.baseline.requests == pytest.approx(4 * 50 * WINDOW, rel=0.2)
+    assert pair.canary.error_rate == pytest.approx(0.3, abs=0.08)
+    assert pair.baseline.error_rate == 0.0
+    assert pair.canary.p99 is not None and 0.25 < pair.canary.p99 <= 0.5, pair.canary.p99
+    assert pair.baseline.p99 is not None and pair.baseline.p99 <= 0.1, pair.baseline.p99
 
 
 # -- the exposition itself --------------------------------------------------------------------------------------
