@@ -16,6 +16,7 @@ from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
 from canary.controller.commands import register as register_controller_commands
+from canary.demo.command import demo
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
 from canary.stack.cli import stack_app
@@ -185,6 +186,7 @@ def analyze(
 app.add_typer(notify_app, name="notify")
 app.add_typer(stack_app, name="stack")
 app.command("up")(stack_up)
+app.command("demo")(demo)
 
 
 register_controller_commands(app)

@@ -1,0 +1,215 @@
+"""The demo's whole world on 127.0.0.1: the simulated Kubernetes API, a Tempo-compatible endpoint, a
+traffic generator, a real Prometheus scraping it, a Slack webhook receiver and the production
+controller (`ControllerApp`, as `canary run` builds it) pointed at them. All stopped by `stop()`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from canary.config.slo import ServiceSLO
+from canary.controller.app import ControllerApp
+from canary.controller.reconciler import NotificationSink
+from canary.controller.settings import ControllerSettings
+from canary.controller.status import CanaryStatus, read_status
+from canary.demo import scenario as sc
+from canary.demo.record import Recorder
+from canary.notify.destinations import Destination, SinkKind, destinations_for
+from canary.notify.events import CanaryEvent
+from canary.notify.ledger import MemoryLedger
+from canary.notify.notifier import Notifier
+from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.sim.kube import KubeSim
+from canary.sim.prometheus import PrometheusServer
+from canary.sim.slack import SlackSim
+from canary.sim.tempo import TempoServer
+from canary.sim.traffic import TrafficGenerator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DELIVERY = DeliveryPolicy(min_interval=1.0, timeout=5.0, backoff_base=0.5, backoff_cap=5.0, max_age=60.0)
+"""Slack pacing as in production (one message a second); retries short enough for the demo."""
+
+
+class DemoStartError(RuntimeError):
+    """A piece of the demo could not start; the message names the piece and says why."""
+
+
+class Endpoints(BaseModel):
+    """Where each piece listens (all on 127.0.0.1), for the report and `--keep`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kubernetes: str
+    prometheus: str
+    tempo: str
+    traffic: str
+    slack: str
+    """The receiver's address without the webhook path (the URL is a credential)."""
+    controller: str
+    """The controller's /metrics endpoint."""
+    kubeconfig: str
+
+    def ports(self) -> list[int]:
+        urls = (self.kubernetes, self.prometheus, self.tempo, self.traffic, self.slack, self.controller)
+        return [int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]) for url in urls]
+
+
+class MirroredNotifications:
+    """The controller's notification sink, plus a copy of every Slack message to one more webhook
+    (`--slack-webhook`), through a second Notifier with its own delivery ledger."""
+
+    def __init__(self, primary: NotificationSink, mirror: Notifier, url: str) -> None:
+        self.primary = primary
+        self.mirror = mirror
+        self.url = SecretStr(url)
+
+    def _copies(self, event: CanaryEvent, slo: ServiceSLO) -> list[Destination]:
+        return [
+            Destination(kind=SinkKind.SLACK, url=self.url, channel=d.channel, mention=d.mention)
+            for d in destinations_for(event, slo) if d.kind is SinkKind.SLACK
+        ]
+
+    def destinations(self, event: CanaryEvent, slo: ServiceSLO) -> list[object]:
+        return [*self.primary.destinations(event, slo), *self._copies(event, slo)]
+
+    def publish(self, event: CanaryEvent, slo: ServiceSLO) -> None:
+        self.primary.publish(event, slo)
+        self.mirror.publish(event, self._copies(event, slo))
+
+
+@dataclass
+class DemoEnvironment:
+    """Everything running. Build it with `start_environment`; `stop()` stops it all."""
+
+    sim: KubeSim
+    prometheus: PrometheusServer
+    slack: SlackSim
+    controller: ControllerApp
+    endpoints: Endpoints
+    mirror: Notifier | None
+    mirrored: list[str]
+    """Keys of the events delivered to the mirror webhook."""
+    _stack: ExitStack
+
+    def stop(self) -> None:
+        """Stop every piece, newest first. Safe to call twice."""
+        self._stack.close()
+
+    # -- the cluster, as a user with kubectl would change it --------------------------------------
+
+    def setup(self, pace: sc.Pace) -> None:
+        """The `shop` namespace, the Slack Secret, the ServiceSLO ConfigMap and `checkout` at v1."""
+        self.sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": sc.NAMESPACE}})
+        self.sim.create({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": sc.SLACK_SECRET, "namespace": sc.NAMESPACE},
+            "stringData": {"url": self.slack.url},
+        })
+        self.sim.create({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"slo-{sc.DEPLOYMENT}", "namespace": sc.NAMESPACE,
+                         "labels": {"canary.mop.dev/slo-config": "true"}},
+            "data": {"slo.yaml": yaml.safe_dump(sc.slo_document(pace), sort_keys=False)},
+        })
+        labels = {"app": sc.DEPLOYMENT}
+        self.sim.create({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": sc.DEPLOYMENT, "namespace": sc.NAMESPACE,
+                         "annotations": {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": sc.DEPLOYMENT}},
+            "spec": {
+                "replicas": sc.REPLICAS,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels},
+                             "spec": {"containers": [{"name": "app", "image": f"{sc.IMAGE}:v1"}]}},
+            },
+        })
+
+    def deployment(self) -> dict[str, Any]:
+        obj = self.sim.get("apps/v1", "deployments", sc.NAMESPACE, sc.DEPLOYMENT)
+        if obj is None:
+            raise RuntimeError(f"Deployment {sc.NAMESPACE}/{sc.DEPLOYMENT} is gone")
+        return obj
+
+    def set_image(self, tag: str) -> None:
+        """`kubectl set image deployment/checkout app=shop/checkout:TAG`."""
+        self.sim.patch("apps/v1", "deployments", sc.NAMESPACE, sc.DEPLOYMENT, {
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"{sc.IMAGE}:{tag}"}]}}}
+        }, patch_type="application/strategic-merge-patch+json")
+
+    def image(self) -> str:
+        return str(self.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]).rsplit(":", 1)[1]
+
+    def status(self) -> CanaryStatus | None:
+        return read_status(self.deployment()["metadata"].get("annotations"))[0]
+
+
+def _start(what: str, start: Callable[[], T], hint: str = "") -> T:
+    try:
+        return start()
+    except Exception as err:
+        raise DemoStartError(f"cannot start {what}: {err}{hint}") from err
+
+
+def start_environment(
+    pace: sc.Pace, profiles_by_tag: dict[str, Any], recorder: Recorder, workdir: Path, *,
+    metrics_port: int = 0, slack_webhook: str | None = None,
+) -> DemoEnvironment:
+    """Start every piece (on failure, stop those already started and raise DemoStartError)."""
+    stack = ExitStack()
+    try:
+        sim = _start("the simulated Kubernetes API",
+                     lambda: KubeSim(rollout_step_seconds=pace.rollout_step).start())
+        stack.callback(sim.stop)
+        kubeconfig = sim.write_kubeconfig(workdir / "kubeconfig", namespace=sc.NAMESPACE)
+        tempo = _start("the Tempo endpoint", lambda: TempoServer().start())
+        stack.callback(tempo.stop)
+        traffic = _start("the traffic generator", lambda: TrafficGenerator(
+            sim, profiles_by_tag, default=sc.HEALTHY, tempo=tempo, seed=7, rps_per_replica=pace.rps_per_replica,
+        ).start())
+        stack.callback(traffic.stop)
+        scrape = {**traffic.scrape_config(), "scrape_interval": pace.scrape_interval,
+                  "scrape_timeout": pace.scrape_interval}
+        prometheus = _start("Prometheus", lambda: PrometheusServer(
+            scrape_configs=[scrape], scrape_interval=pace.scrape_interval).start())
+        stack.callback(prometheus.stop)
+        slack = _start("the Slack webhook receiver", lambda: SlackSim().start())
+        stack.callback(slack.stop)
+        settings = ControllerSettings(
+            mimir_url=prometheus.url, tempo_url=tempo.url, kubeconfig=str(kubeconfig),
+            listen_host="127.0.0.1", listen_port=metrics_port, resync_seconds=pace.resync,
+            cluster_name="demo", log_format="text",
+        )
+        what, hint = "the controller", ""
+        if metrics_port:
+            what = f"the controller's metrics endpoint on 127.0.0.1:{metrics_port}"
+            hint = " (choose another --metrics-port, or 0 for a free one)"
+        app = _start(what, lambda: ControllerApp(settings, delivery=DELIVERY, on_decision=recorder.hook), hint)
+        mirror = None
+        mirrored: list[str] = []
+        if slack_webhook is not None:
+            mirror = Notifier(MemoryLedger(), render=RenderSettings(cluster="demo"), policy=DELIVERY,
+                              on_delivered=lambda event, sink: mirrored.append(event.key))
+            mirror.start()
+            stack.callback(mirror.close)
+            app.reconciler.notifications = MirroredNotifications(app.reconciler.notifications, mirror, slack_webhook)
+        stack.callback(app.stop)
+        _start("the controller", lambda: app.start(sync_timeout=10))
+        endpoints = Endpoints(
+            kubernetes=sim.url, prometheus=prometheus.url, tempo=tempo.url, traffic=traffic.url,
+            slack=f"http://127.0.0.1:{slack.port}", controller=f"http://127.0.0.1:{app.health.port}/metrics",
+            kubeconfig=str(kubeconfig),
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            stack.close()
+        raise
+    return DemoEnvironment(sim, prometheus, slack, app, endpoints, mirror, mirrored, stack)
