@@ -156,6 +156,10 @@ class Cluster:
             if e.get("involvedObject", {}).get("name") == name and (reason is None or e.get("reason") == reason)
         ]
 
+    def wait_events(self, namespace: str, name: str, reason: str) -> list[dict[str, Any]]:
+        """The Events with `reason`, once there is at least one (they are recorded right after the write)."""
+        return wait_for(f"a {reason} Event on {namespace}/{name}", lambda: self.events(namespace, name, reason))
+
     def writes_to(self, namespace: str, name: str) -> int:
         path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
         return sum(1 for r in self.sim.requests if r.method in ("PUT", "PATCH", "POST") and r.path == path)

@@ -24,7 +24,7 @@ def test_backend_down_holds_and_never_rolls_back(env: Cluster) -> None:
         assert env.image(ns, "checkout") == "bad" and env.get(ns, "checkout")["spec"].get("paused") is True
         assert frozen.last_verdict is not None and frozen.last_verdict.phase.value == "error"
         assert "mimir" in frozen.last_verdict.message
-        (event,) = env.events(ns, "checkout", "BackendDown")
+        (event,) = env.wait_events(ns, "checkout", "BackendDown")
         assert event["type"] == "Warning"
         wait_for("the backend-down message", lambda: [m for m in env.slack_messages(ns, "checkout")
                                                       if "backend" in m["text"].lower()])

@@ -43,7 +43,7 @@ def test_healthy_canary_is_copied_into_the_baseline(env: Cluster) -> None:
         assert env.image(ns, "cart") == "v2"
         labels = env.get(ns, "cart")["spec"]["template"]["metadata"]["labels"]
         assert labels["deployment"] == "cart", "the baseline keeps its own pod labels (its selector)"
-        assert env.events(ns, "cart-canary", "Promoted")
+        assert env.wait_events(ns, "cart-canary", "Promoted")
 
 
 def test_manual_promotion_waits_for_the_annotation(env: Cluster) -> None:

@@ -34,7 +34,7 @@ def test_bad_canary_is_held_then_rolled_back_within_failed_checks(env: Cluster) 
         assert any(c.name == "availability" and c.result.value == "fail" for c in rolled.last_verdict.checks)
         assert env.image(ns, name) == "v1", "the previous pod template is written back"
         env.wait_phase(ns, name, "RolledBack")
-        assert len(env.events(ns, name, "RolledBack")) == 1
+        assert len(env.wait_events(ns, name, "RolledBack")) == 1
         assert not env.get(ns, name)["spec"].get("paused")
 
 
@@ -51,7 +51,7 @@ def test_healthy_canary_is_promoted_and_completes(env: Cluster) -> None:
         assert env.image(ns, name) == "v2"
         dep = env.get(ns, name)
         assert dep["status"].get("updatedReplicas") == dep["spec"]["replicas"]
-        assert env.events(ns, name, "Promoted")
+        assert env.wait_events(ns, name, "Promoted")
 
 
 def test_low_traffic_canary_is_never_rolled_back(env: Cluster) -> None:
@@ -101,7 +101,7 @@ def test_rejected_template_reapplied_is_frozen_once(env: Cluster) -> None:
         env.set_image(ns, name, "v1")
         env.set_image(ns, name, "bad")  # and again
         env.wait_phase(ns, name, "Frozen")
-        assert len(env.events(ns, name, "RolledBack")) == 1, "never rolled back in a loop"
+        assert len(env.wait_events(ns, name, "RolledBack")) == 1, "never rolled back in a loop"
         assert env.image(ns, name) == "bad"
 
 
@@ -114,7 +114,7 @@ def test_invalid_annotation_is_reported_and_nothing_changes(env: Cluster) -> Non
                                                               "canary.mop.dev/slo": "nope"})
         st = env.wait_phase(ns, "broken", "Invalid")
         assert "canary.mop.dev/failed-checks" in st.message
-        (event,) = env.events(ns, "broken", "InvalidConfig")
+        (event,) = env.wait_events(ns, "broken", "InvalidConfig")
         assert event["type"] == "Warning" and "canary.mop.dev/failed-checks" in event["message"]
         st2 = env.wait_phase(ns, "unknown-slo", "Invalid")
         assert "nope" in st2.message

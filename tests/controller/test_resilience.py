@@ -34,7 +34,7 @@ def test_controller_killed_mid_analysis_resumes_with_the_same_counts_and_rolls_b
     with env.controller():  # and a third start repeats nothing
         wait_for("a resync", lambda: True)
         env.wait_phase(ns, "checkout", "RolledBack")
-    assert len(env.events(ns, "checkout", "RolledBack")) == 1
+    assert len(env.wait_events(ns, "checkout", "RolledBack")) == 1
     assert len([m for m in env.slack_messages(ns, "checkout") if "Rolled back" in m["text"]]) == 1
 
 
@@ -48,7 +48,7 @@ def test_conflicting_write_on_rollback_is_retried_and_rolls_back_once(env: Clust
         env.sim.fail_next(f"PUT /apis/apps/v1/namespaces/{ns}/deployments/checkout", status=409, times=2)
         env.wait_phase(ns, "checkout", "RolledBack")
         assert env.image(ns, "checkout") == "v1"
-        assert len(env.events(ns, "checkout", "RolledBack")) == 1
+        assert len(env.wait_events(ns, "checkout", "RolledBack")) == 1
 
 
 def test_abort_annotation_rolls_back_now(env: Cluster) -> None:
