@@ -6,12 +6,12 @@ sends one query per signal to Mimir (and one pair to Tempo) whatever the number 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from canary.config.slo import ServiceSLOSpec
+from canary.config.slo import Metrics, ServiceSLOSpec
 from canary.judge import judge
 from canary.judge.model import Phase, Verdict
 from canary.samples import Measurement, Target
@@ -38,17 +38,41 @@ class Outcome(BaseModel):
 
 
 class Analyzer:
-    """Runs checks for many canaries at once over one MetricsSource and an optional TraceSource."""
+    """Runs checks for many canaries at once over MetricsSources and an optional TraceSource.
 
-    def __init__(self, metrics: MetricsSource, traces: TraceSource | None = None) -> None:
-        self.metrics = metrics
+    `metrics` is one source, or a function giving the source for an SLO's `metrics` settings (preset
+    or custom queries): canaries that share settings share one batch.
+    """
+
+    def __init__(
+        self, metrics: MetricsSource | Callable[[Metrics], MetricsSource], traces: TraceSource | None = None
+    ) -> None:
+        self._metrics_for = metrics if callable(metrics) else (lambda _: metrics)
         self.traces = traces
 
     def analyze(self, requests: Sequence[AnalysisRequest], end: datetime) -> dict[str, Outcome]:
         """Outcomes keyed by `Target.key`. Never raises for backend trouble: that is an `error` verdict."""
-        if not requests:
-            return {}
-        red = self.metrics.fetch_red([r.target for r in requests], end)
+        groups: dict[Metrics, list[AnalysisRequest]] = {}
+        for request in requests:
+            groups.setdefault(request.slo.metrics, []).append(request)
+        outcomes: dict[str, Outcome] = {}
+        for settings, group in groups.items():
+            try:
+                source = self._metrics_for(settings)
+            except ValueError as exc:
+                reason = f"spec.metrics: {exc}".splitlines()[0]
+                verdict = Verdict(phase=Phase.ERROR, checks=(), message=reason)
+                outcomes.update(
+                    {r.target.key: Outcome(measurement=Measurement(target=r.target), verdict=verdict) for r in group}
+                )
+                continue
+            outcomes.update(self._analyze(source, group, end))
+        return outcomes
+
+    def _analyze(
+        self, metrics: MetricsSource, requests: Sequence[AnalysisRequest], end: datetime
+    ) -> dict[str, Outcome]:
+        red = metrics.fetch_red([r.target for r in requests], end)
         traced = [r.target for r in requests if r.slo.objectives.trace_error_rate is not None]
         spans = self.traces.fetch_trace_errors(traced, end) if self.traces and traced else None
         outcomes: dict[str, Outcome] = {}

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from kubernetes.client import ApiClient, CoreV1Api
 
 from canary.analysis import Analyzer
+from canary.config.slo import Metrics
 from canary.controller.http import HealthServer
 from canary.controller.ledger import StatusLedger
 from canary.controller.metrics import ControllerMetrics
@@ -55,10 +56,12 @@ class ControllerApp:
         self.metrics = ControllerMetrics()
         self.deployments = Deployments(self.api_client)
         token = s.bearer_token
-        self.mimir = MimirSource(
-            MimirSettings(url=s.mimir_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
-                          timeout_seconds=s.query_timeout_seconds)
+        self._mimir_settings = MimirSettings(
+            url=s.mimir_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
+            timeout_seconds=s.query_timeout_seconds,
         )
+        self.mimir = MimirSource(self._mimir_settings)
+        self._sources: dict[Metrics, MimirSource] = {self._mimir_settings.metrics: self.mimir}
         tempo = (
             TempoSource(TempoSettings(url=s.tempo_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
                                       timeout_seconds=s.query_timeout_seconds))
@@ -97,7 +100,7 @@ class ControllerApp:
             on_decision=on_decision,
         )
         self.runtime = Runtime(
-            self.reconciler, Analyzer(self.mimir, tempo), self.slos, self.metrics,
+            self.reconciler, Analyzer(self._metrics_source, tempo), self.slos, self.metrics,
             self.deployment_informer.list, self._replicasets_of, clock=clock,
         )
         self.elector = (
@@ -145,7 +148,8 @@ class ControllerApp:
             informer.stop()
         self.notifier.close()
         self.health.stop()
-        self.mimir.close()
+        for source in self._sources.values():
+            source.close()
 
     def __enter__(self) -> ControllerApp:
         return self.start()
@@ -168,6 +172,15 @@ class ControllerApp:
             slo = self.reconciler.resolve(deployment).slo if deployment else None
             if slo is not None:
                 self.notifications.publish(event, slo)
+
+    def _metrics_source(self, metrics: Metrics) -> MimirSource:
+        """One Mimir source per distinct SLO `metrics` setting (preset or custom queries), detected once."""
+        source = self._sources.get(metrics)
+        if source is None:
+            settings = MimirSettings.model_validate({**dict(self._mimir_settings), "metrics": metrics})
+            source = self._sources[metrics] = MimirSource(settings)
+            source.detect()
+        return source
 
     def _on_deployment(self, kind: str, obj: Obj) -> None:
         self.runtime.on_deployment(kind, obj)

@@ -103,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
     """Serves one connection (HTTP/1.1 keep-alive) against the shared `ServerState`."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     server: SimHTTPServer
     server_version = "kube-sim"
 
