@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from canary.analysis import AnalysisRequest, Analyzer
+from canary.analysis import AnalysisRequest, Analyzer, Outcome
 from canary.controller.annotations import is_enabled
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import Obj, meta, split_replicasets, target_for
@@ -208,6 +208,7 @@ class Runtime:
         for dep, checked_hash, request in due:
             outcome = outcomes.get(request.target.key)
             if outcome is not None:
+                _log_check(outcome)
                 self.reconciler.reconcile(
                     meta(dep).get("namespace", ""), meta(dep)["name"], outcome=outcome, checked_hash=checked_hash
                 )
@@ -247,3 +248,26 @@ class Runtime:
             if status is not None and is_enabled(meta(dep).get("annotations")):
                 counts[status.phase] = counts.get(status.phase, 0) + 1
         self.metrics.set_phases(counts)
+
+
+def _log_check(outcome: Outcome) -> None:
+    """One JSON log line per check: every query with its result, every check with its threshold, the verdict."""
+    verdict = outcome.verdict
+    log.info(
+        "check",
+        extra={
+            "canary": outcome.measurement.target.key,
+            "verdict": verdict.phase.value,
+            "reason": verdict.message,
+            "checks": [
+                {"name": c.name, "canary": c.canary, "baseline": c.baseline, "threshold": c.threshold,
+                 "result": c.result.value, "samples": c.samples}
+                for c in verdict.checks
+            ],
+            "queries": [
+                {"backend": q.backend.value, "query": q.query, "seconds": round(q.seconds, 4), "series": q.series,
+                 "error": str(q.error) if q.error else None}
+                for q in outcome.measurement.queries
+            ],
+        },
+    )
