@@ -143,13 +143,13 @@ class Story:
         self.marks.v2_applied = self.recorder.now()
 
         def promoted() -> CanaryStatus | None:
+            st = self.env.status()
+            if st is not None and st.phase in (CanaryPhase.ROLLING_BACK, CanaryPhase.ROLLED_BACK):
+                raise self._fail(step, f"the healthy v2 was rolled back: {st.message}")
             if self.env.image() != "v2":
                 raise self._fail(step, f"v2 was replaced ({self._now_status()})")
-            st = self.env.status()
             if st is None:
                 return None
-            if st.phase in (CanaryPhase.ROLLING_BACK, CanaryPhase.ROLLED_BACK):
-                raise self._fail(step, f"the healthy v2 was rolled back: {st.message}")
             done = st.phase is CanaryPhase.SUCCEEDED and st.template_hash != before
             return st if done else None
 
