@@ -37,6 +37,7 @@ from canary.controller.observe import (
 from canary.controller.status import MAX_DELIVERED, CanaryPhase, CanaryStatus, read_status
 from canary.kube.deployments import WriteOutcome, template_hash
 from canary.notify.events import CanaryEvent, Mode
+from canary.sources.traceql import failing_spans_query
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,8 @@ class Reconciler:
         ):
             return decision
         new_status = decision.status.model_copy(update={"updated_at": self.clock()})
-        plan = _Plan(self, deployment, baseline, replicasets, canary_rs, new_status, decision, action, resolved)
+        plan = _Plan(self, deployment, baseline, replicasets, canary_rs, new_status, decision, action, resolved,
+                     outcome if verdict is not None else None)
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
@@ -248,6 +250,7 @@ class _Plan:
     def __init__(
         self, reconciler: Reconciler, deployment: Obj, baseline: Obj | None, replicasets: list[Obj],
         canary_rs: Obj | None, status: CanaryStatus, decision: Decision, action: RollbackAction, resolved: Resolved,
+        outcome: Outcome | None,
     ) -> None:
         self.r = reconciler
         self.deployment = deployment
@@ -258,6 +261,7 @@ class _Plan:
         self.decision = decision
         self.action = action
         self.resolved = resolved
+        self.outcome = outcome
         self.mode = status.mode
         self.new_event: CanaryEvent | None = None
         """The notification this decision adds to the outbox (published after the write)."""
@@ -293,6 +297,7 @@ class _Plan:
             namespace=meta(d).get("namespace", ""),
             deployment=meta(d)["name"],
             revision=self.decision.status.template_hash or s.template_hash,
+            baseline_revision=s.stable_hash or None,
             mode=self.mode,
             service=self.resolved.spec.service if self.resolved.spec else meta(d)["name"],
             slo=self.resolved.slo.ref if self.resolved.slo else "default",
@@ -306,6 +311,8 @@ class _Plan:
             started_at=s.started_at,
             at=self.r.clock(),
             slack_channel=self.resolved.annotations.slack_channel if self.resolved.annotations else None,
+            example_traces=self.outcome.measurement.example_traces if self.outcome else (),
+            traceql=failing_spans_query(self.outcome.measurement.target) if self.outcome else None,
         )
 
     def promote_baseline(self) -> bool:
