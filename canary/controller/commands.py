@@ -114,7 +114,8 @@ def status(
             ref, st.mode.value, st.phase.value, st.revision or str(revision_of(obj)), str(st.checks_passed),
             str(st.checks_failed), verdict, _age(st.started_at or st.updated_at),
         )
-    console.print(table if rows else "no Deployment is annotated canary.mop.dev/enabled=true")
+    out = console if console.is_terminal else Console(width=160)  # pipes and logs: never truncate names
+    out.print(table if rows else "no Deployment is annotated canary.mop.dev/enabled=true")
 
 
 def _request(ref: str, annotations: dict[str, str], kubeconfig: str | None, context: str | None, what: str) -> None:
