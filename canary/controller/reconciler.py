@@ -19,7 +19,7 @@ from canary.analysis import Outcome
 from canary.config.slo import NotifyEvent, RollbackAction, ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller import mutations
 from canary.controller.annotations import AnnotationError, Annotations, is_enabled, parse_annotations
-from canary.controller.machine import Action, Decision, Effect, EventType, Observation, Signal, decide
+from canary.controller.machine import Action, Count, Decision, Effect, EventType, Observation, Signal, decide
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import (
     Obj,
@@ -213,7 +213,7 @@ class Reconciler:
         ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
         status = plan.status
         t = decision.transition
-        if outcome is not None and decision.status.last_verdict is not None and t.count.value != "keep":
+        if outcome is not None and decision.status.last_verdict is not None and t.count is not Count.KEEP:
             self.metrics.checks.labels(result=outcome.verdict.phase.value).inc()
             self.metrics.decision_seconds.observe(time.monotonic() - started)
         if t.effect is Effect.REJECT:
