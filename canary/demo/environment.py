@@ -106,8 +106,8 @@ class DemoEnvironment:
 
     # -- the cluster, as a user with kubectl would change it --------------------------------------
 
-    def setup(self, pace: sc.Pace) -> None:
-        """The `shop` namespace, the Slack Secret, the ServiceSLO ConfigMap and `checkout` at v1."""
+    def configure(self, pace: sc.Pace) -> None:
+        """The `shop` namespace, the Slack Secret and the ServiceSLO ConfigMap."""
         self.sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": sc.NAMESPACE}})
         self.sim.create({
             "apiVersion": "v1", "kind": "Secret",
@@ -120,6 +120,13 @@ class DemoEnvironment:
                          "labels": {"canary.mop.dev/slo-config": "true"}},
             "data": {"slo.yaml": yaml.safe_dump(sc.slo_document(pace), sort_keys=False)},
         })
+
+    def slo_loaded(self) -> bool:
+        """Whether the controller has read the ServiceSLO (a Deployment naming it before then is Invalid)."""
+        return self.controller.slos.get(sc.NAMESPACE, sc.DEPLOYMENT) is not None
+
+    def deploy(self) -> None:
+        """`checkout` at v1, guarded by its ServiceSLO."""
         labels = {"app": sc.DEPLOYMENT}
         self.sim.create({
             "apiVersion": "apps/v1", "kind": "Deployment",

@@ -132,7 +132,9 @@ class Story:
 
     def adopt(self) -> None:
         step = self._begin("checkout v1 deployed and adopted as the stable version")
-        self.env.setup(self.pace)
+        self.env.configure(self.pace)
+        self._wait(step, "the controller to load the ServiceSLO", lambda: self.env.slo_loaded() or None, 10)
+        self.env.deploy()
         st = self._wait(step, "v1 to be adopted (phase Succeeded)", lambda: self._status_in(CanaryPhase.SUCCEEDED), 30)
         self._end(step, f"revision {st.revision or '1'} stable")
 

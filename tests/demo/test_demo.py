@@ -101,6 +101,7 @@ def assert_story(report: dict[str, Any], fault_check: str) -> None:
     budget = limits["failed_checks"]
     assert report["ok"] is True and report["error"] is None
     assert [s["ok"] for s in report["steps"]] == [True, True, True, True]
+    assert "invalid" not in {d["signal"] for d in report["decisions"]}, "the SLO was loaded before v1 was deployed"
     adopt, v2, v3, again = runs(report["decisions"])
     assert adopt[0]["signal"] == "adopt" and adopt[-1]["phase"] == "Succeeded"
 
