@@ -59,11 +59,11 @@ def draw_chart(
         for index, run in enumerate(runs):
             first = index == 0
             version = run[0].image
+            ax.plot(*_points(run, "baseline", value, scale), marker="s", markersize=4, color="tab:blue",
+                    label="baseline" if ax is errors_ax and first else None)
             ax.plot(*_points(run, "canary", value, scale), marker="o", markersize=4,
                     color=CANARY_COLORS[index % len(CANARY_COLORS)],
                     label=f"canary ({version})" if ax is errors_ax else None)
-            ax.plot(*_points(run, "baseline", value, scale), marker="s", markersize=4, color="tab:blue",
-                    label="baseline" if ax is errors_ax and first else None)
         ax.axhline(limit, color="black", linestyle="--", linewidth=1, label="SLO limit" if ax is errors_ax else None)
         ax.set_ylabel(unit)
         ax.set_ylim(bottom=0)

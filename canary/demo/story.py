@@ -3,7 +3,6 @@ back, (3) v3 re-applied is frozen, not flapped. Every wait is bounded and fails 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -57,17 +56,13 @@ class Marks(BaseModel):
 class Story:
     """Plays the story against `env`; `steps` and `marks` are read by the live view while it runs."""
 
-    def __init__(
-        self, env: DemoEnvironment, recorder: Recorder, pace: sc.Pace, scenario: Scenario,
-        stop: threading.Event | None = None,
-    ) -> None:
+    def __init__(self, env: DemoEnvironment, recorder: Recorder, pace: sc.Pace, scenario: Scenario) -> None:
         self.env = env
         self.recorder = recorder
         self.pace = pace
         self.scenario = scenario
         self.steps: list[Step] = []
         self.marks = Marks()
-        self._stop = stop or threading.Event()
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -95,8 +90,6 @@ class Story:
         timeout = self.pace.budget(seconds)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._stop.is_set():
-                raise self._fail(step, "interrupted")
             found = probe()
             if found is not None:
                 return found
