@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from canary.sim.slack import Reply
 from tests.controller.harness import Cluster, wait_for
 
 ENABLED = {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout"}
@@ -99,3 +100,41 @@ def test_metrics_and_health_endpoints(env: Cluster) -> None:
         assert 'canary_checks_total{result="fail"}' in text
         assert "canary_backend_query_seconds_bucket" in text and "canary_decision_seconds_count" in text
         assert 'canary_canaries{phase="RolledBack"}' in text
+
+
+def test_undelivered_rollback_message_is_sent_once_after_a_restart(env: Cluster) -> None:
+    ns = "res-slack-down"
+    guarded(env, ns)
+    env.slack.set_default(Reply.server_error())
+    try:
+        with env.controller():
+            env.wait_phase(ns, "checkout", "Succeeded")
+            env.set_image(ns, "checkout", "bad")
+            rolled = env.wait_phase(ns, "checkout", "RolledBack")
+            assert [e.type.value for e in rolled.outbox] == ["rolled-back"], "due, not delivered"
+            assert env.image(ns, "checkout") == "v1", "the rollback never waits for Slack"
+    finally:
+        env.slack.set_default(Reply.ok())
+    with env.controller():
+        (message,) = wait_for("the message after the restart", lambda: env.slack_messages(ns, "checkout"))
+        assert "Rolled back" in message["text"]
+        wait_for("the delivery recorded", lambda: (s := env.status(ns, "checkout")) is not None and not s.outbox)
+    with env.controller():
+        env.wait_phase(ns, "checkout", "RolledBack")
+    assert len(env.slack_messages(ns, "checkout")) == 1
+
+
+def test_slack_refusing_the_channel_is_a_warning_event(env: Cluster) -> None:
+    ns = "res-slack-404"
+    guarded(env, ns)
+    env.slack.set_default(Reply.channel_not_found())
+    try:
+        with env.controller():
+            env.wait_phase(ns, "checkout", "Succeeded")
+            env.set_image(ns, "checkout", "bad")
+            env.wait_phase(ns, "checkout", "RolledBack")
+            (event,) = env.wait_events(ns, "checkout", "NotificationFailed")
+            assert event["type"] == "Warning" and "channel_not_found" in event["message"]
+            assert env.slack.url not in event["message"], "the webhook URL is a secret"
+    finally:
+        env.slack.set_default(Reply.ok())
