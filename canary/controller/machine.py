@@ -206,7 +206,8 @@ def classify(status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec
     if status is None:
         return Signal.ADOPT
     if status.phase is P.INVALID:
-        return Signal.ADOPT if obs.template_hash == status.stable_hash else Signal.NEW_REVISION
+        known_good = not status.stable_hash or obs.template_hash == status.stable_hash
+        return Signal.ADOPT if known_good else Signal.NEW_REVISION
     if obs.abort:
         return Signal.ABORT
     if obs.template_hash != status.template_hash:
@@ -221,8 +222,10 @@ def classify(status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec
         return Signal.PROMOTE_REQUESTED
     if obs.settled and status.phase in (P.PROMOTING, P.ROLLING_BACK):
         return Signal.SETTLED
-    if status.phase in (P.WAITING, P.ANALYSING):
+    if status.phase is P.WAITING:
         return Signal.READY if obs.canary_ready else Signal.NOT_READY
+    if status.phase is P.ANALYSING and not obs.canary_ready:
+        return Signal.NOT_READY
     return Signal.NONE
 
 
@@ -263,7 +266,7 @@ def decide(
     elif obs.verdict is not None and transition.count is not Count.KEEP:
         new = new.model_copy(update={"last_verdict": obs.verdict, "message": obs.verdict.message})
     elif transition.event is not None:
-        new = new.model_copy(update={"message": _describe(signal, obs)})
+        new = new.model_copy(update={"message": _describe(signal, obs, transition)})
     return Decision(signal=signal, status=new, transition=transition, actions=transition.actions)
 
 
@@ -299,12 +302,15 @@ def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime)
     return status.model_copy(update=update)
 
 
-def _describe(signal: Signal, obs: Observation) -> str:
+def _describe(signal: Signal, obs: Observation, t: Transition) -> str:
+    if signal is Signal.SETTLED:
+        if t.to is P.SUCCEEDED:
+            return f"promoted: revision {obs.revision} ({obs.template_hash}) is the stable version"
+        return "rollback complete: the stable version runs again"
     return {
         Signal.NEW_REVISION: f"new revision {obs.revision} ({obs.template_hash}): analysis starts",
         Signal.REJECTED_REVISION: f"template {obs.template_hash} was rolled back before: frozen, not rolled out",
         Signal.ABORT: "rollback requested by the canary.mop.dev/abort annotation",
         Signal.SKIP: "analysis skipped by the canary.mop.dev/skip annotation: promoting",
         Signal.READY: "canary is ready: analysing",
-        Signal.SETTLED: "done",
     }.get(signal, signal.value)

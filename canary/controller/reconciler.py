@@ -191,16 +191,20 @@ class Reconciler:
             and status.message == decision.status.message
         ):
             return decision
-        new_status = decision.status.model_copy(update={"updated_at": self.clock()})
-        plan = _Plan(self, deployment, baseline, replicasets, canary_rs, new_status, decision, action, resolved,
-                     outcome if verdict is not None else None)
+        new_status = decision.status
+        if new_status != status:
+            new_status = new_status.model_copy(update={"updated_at": self.clock()})
+        plan = _Plan(self, deployment, baseline, replicasets, canary_rs, status, new_status, decision, action,
+                     resolved, outcome if verdict is not None else None)
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
         written = self.deployments.update_deployment(namespace, name, plan.mutate, expect_template_hash=current_hash)
         if written.status == "template-changed":
             return "retry"
-        if written.status not in ("written", "unchanged"):
+        if written.status == "unchanged":
+            return decision
+        if written.status != "written":
             log.warning("no write for %s/%s (%s): %s", namespace, name, written.status, written.reason)
             return decision
         self._after_write(deployment, plan, decision, action, resolved, started, outcome)
@@ -226,7 +230,7 @@ class Reconciler:
             "decision",
             extra={
                 "deployment": f"{ns}/{name}", "signal": decision.signal.value, "phase": status.phase.value,
-                "passed": status.checks_passed, "failed": status.checks_failed, "message": status.message,
+                "passed": status.checks_passed, "failed": status.checks_failed, "reason": status.message,
             },
         )
         if resolved.slo is not None and plan.new_event is not None:
@@ -249,8 +253,8 @@ class _Plan:
 
     def __init__(
         self, reconciler: Reconciler, deployment: Obj, baseline: Obj | None, replicasets: list[Obj],
-        canary_rs: Obj | None, status: CanaryStatus, decision: Decision, action: RollbackAction, resolved: Resolved,
-        outcome: Outcome | None,
+        canary_rs: Obj | None, before: CanaryStatus | None, status: CanaryStatus, decision: Decision,
+        action: RollbackAction, resolved: Resolved, outcome: Outcome | None,
     ) -> None:
         self.r = reconciler
         self.deployment = deployment
@@ -265,7 +269,7 @@ class _Plan:
         self.mode = status.mode
         self.new_event: CanaryEvent | None = None
         """The notification this decision adds to the outbox (published after the write)."""
-        self.previous = undo_source(replicasets, status, template_hash(deployment), template_hash)
+        self.previous = undo_source(replicasets, before or status, template_hash(deployment), template_hash)
         """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
         self._prepare()
 

@@ -89,7 +89,7 @@ def _facts(event: CanaryEvent) -> Block:
     ]
     if event.started_at is not None:
         seconds = max((event.at - event.started_at).total_seconds(), 0.001)
-        facts.append(("Analysis duration", format_duration(round(seconds, 3))))
+        facts.append(("Analysis duration", format_duration(round(seconds) if seconds >= 1 else round(seconds, 3))))
     if event.window is not None:
         facts.append(("Window", format_duration(event.window)))
     facts.append(("SLO", escape(event.slo)))

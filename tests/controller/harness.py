@@ -4,6 +4,7 @@ The controller under test is the production ControllerApp pointed at them."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -177,11 +178,15 @@ class Cluster:
     def controller(self, **overrides: Any) -> Iterator[ControllerApp]:
         app = ControllerApp(self.settings(**overrides), delivery=DeliveryPolicy(min_interval=0.05, backoff_base=0.1,
                                                                                  backoff_cap=0.5))
+        logger = logging.getLogger("canary")
+        level = logger.level
+        logger.setLevel(logging.INFO)  # as `canary run` logs: every INFO line (decisions, checks) is built
         app.start(sync_timeout=10)
         try:
             yield app
         finally:
             app.stop()
+            logger.setLevel(level)
 
 
 @contextmanager

@@ -60,7 +60,9 @@ def test_low_traffic_canary_is_never_rolled_back(env: Cluster) -> None:
         name = setup(env, ns)
         env.set_image(ns, name, "quiet")
         env.wait_phase(ns, name, "Analysing")
+        writes = env.writes_to(ns, name)
         st = wait_for("six checks on the quiet canary", lambda: _looked(env, ns, name, 6))
+        assert env.writes_to(ns, name) - writes <= 8, "one status write per check, no write loop in between"
         assert st is not None and st.phase is CanaryPhase.ANALYSING and st.checks_failed == 0
         assert st.last_verdict is not None and st.last_verdict.phase.value == "inconclusive"
         assert env.image(ns, name) == "quiet"

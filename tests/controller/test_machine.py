@@ -174,3 +174,16 @@ def test_invariants(phase: CanaryPhase, v: Phase | None, abort: bool, skip: bool
     if phase in (P.SUCCEEDED, P.ROLLED_BACK, P.INVALID) and template == "new" and not abort:
         assert Action.ROLLBACK not in d.actions and Action.PROMOTE not in d.actions
 
+
+
+def test_a_deployment_seen_before_its_slo_is_adopted_once_valid() -> None:
+    invalid = decide(None, obs("v1", config_error="annotation canary.mop.dev/slo: ServiceSLO shop/x not found"),
+                     None, NOW).status
+    assert invalid.phase is P.INVALID and invalid.stable_hash == ""
+    d = decide(invalid, obs("v1"), SPEC, NOW)
+    assert d.signal is Signal.ADOPT and d.status.phase is P.SUCCEEDED and d.status.stable_hash == "v1"
+
+
+def test_nothing_to_do_while_analysing_between_checks() -> None:
+    d = decide(status(P.ANALYSING), obs(canary_ready=True), SPEC, NOW)
+    assert d.signal is Signal.NONE and d.status == status(P.ANALYSING) and not d.actions
