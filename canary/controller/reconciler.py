@@ -269,7 +269,8 @@ class _Plan:
         self.mode = status.mode
         self.new_event: CanaryEvent | None = None
         """The notification this decision adds to the outbox (published after the write)."""
-        self.previous = undo_source(replicasets, before or status, template_hash(deployment), template_hash)
+        self.before = before or status
+        self.previous = undo_source(replicasets, self.before, template_hash(deployment), template_hash)
         """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
         self._prepare()
 
@@ -301,7 +302,7 @@ class _Plan:
             namespace=meta(d).get("namespace", ""),
             deployment=meta(d)["name"],
             revision=self.decision.status.template_hash or s.template_hash,
-            baseline_revision=s.stable_hash or None,
+            baseline_revision=self.before.stable_hash or None,
             mode=self.mode,
             service=self.resolved.spec.service if self.resolved.spec else meta(d)["name"],
             slo=self.resolved.slo.ref if self.resolved.slo else "default",
