@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from canary.controller.annotations import ABORT, PROMOTE, SKIP, is_enabled
-from canary.controller.observe import meta, revision_of
+from canary.controller.observe import meta
 from canary.controller.status import read_status
 from canary.kube.client import load_api_client
+from canary.kube.deployments import revision
 
 console = Console()
 err_console = Console(stderr=True)
@@ -107,11 +108,11 @@ def status(
         ref = f"{meta(obj).get('namespace')}/{meta(obj)['name']}"
         rows += 1
         if st is None:
-            table.add_row(ref, "-", problem or "not seen yet", str(revision_of(obj)), "-", "-", "-", "-")
+            table.add_row(ref, "-", problem or "not seen yet", str(revision(obj) or '-'), "-", "-", "-", "-")
             continue
         verdict = st.last_verdict.phase.value if st.last_verdict else "-"
         table.add_row(
-            ref, st.mode.value, st.phase.value, st.revision or str(revision_of(obj)), str(st.checks_passed),
+            ref, st.mode.value, st.phase.value, st.revision or str(revision(obj) or '-'), str(st.checks_passed),
             str(st.checks_failed), verdict, _age(st.started_at or st.updated_at),
         )
     out = console if console.is_terminal else Console(width=160)  # pipes and logs: never truncate names

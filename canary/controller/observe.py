@@ -5,29 +5,20 @@ Pure functions over the plain dicts the Kubernetes API returns (camelCase keys, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from canary.config.slo import RollbackAction, ServiceSLOSpec
 from canary.controller.status import CanaryPhase, CanaryStatus
+from canary.kube.deployments import template_hash
 from canary.notify.events import Mode
 from canary.samples import Target, Workload
 
-REVISION = "deployment.kubernetes.io/revision"
 Obj = dict[str, Any]
-HashFn = Callable[[Obj], str]
 
 
 def meta(obj: Obj) -> Obj:
     m: Obj = obj.get("metadata") or {}
     return m
-
-
-def revision_of(obj: Obj) -> int:
-    try:
-        return int((meta(obj).get("annotations") or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
 
 
 def rollback_action(spec: ServiceSLOSpec, mode: Mode) -> RollbackAction:
@@ -60,24 +51,28 @@ def rollout_complete(deployment: Obj) -> bool:
     )
 
 
-def split_replicasets(replicasets: list[Obj], current_hash: str, hash_of: HashFn) -> tuple[Obj | None, list[Obj]]:
-    """(the ReplicaSet running `current_hash`, the other ReplicaSets that still have replicas), by revision."""
-    ordered = sorted(replicasets, key=revision_of)
-    canary = next((rs for rs in reversed(ordered) if hash_of(rs) == current_hash), None)
+def split_replicasets(replicasets: list[Obj], current_hash: str) -> tuple[Obj | None, list[Obj]]:
+    """(the ReplicaSet running `current_hash`, the other ReplicaSets that still have replicas).
+
+    `replicasets` are oldest revision first, as `owned_replicasets` returns them (so are the others)."""
+    canary = next((rs for rs in reversed(replicasets) if template_hash(rs) == current_hash), None)
     others = [
-        rs for rs in ordered
+        rs for rs in replicasets
         if rs is not canary and (int((rs.get("spec") or {}).get("replicas") or 0) > 0 or ready_replicas(rs) > 0)
     ]
     return canary, others
 
 
-def undo_source(replicasets: list[Obj], status: CanaryStatus, current_hash: str, hash_of: HashFn) -> Obj | None:
-    """The ReplicaSet to restore: the stable template's, else the newest one before the current template."""
-    ordered = sorted(replicasets, key=revision_of)
-    stable = next((rs for rs in reversed(ordered) if status.stable_hash and hash_of(rs) == status.stable_hash), None)
+def undo_source(replicasets: list[Obj], status: CanaryStatus, current_hash: str) -> Obj | None:
+    """The ReplicaSet to restore: the stable template's, else the newest one before the current template.
+
+    `replicasets` are oldest revision first, as `owned_replicasets` returns them."""
+    stable = next(
+        (rs for rs in reversed(replicasets) if status.stable_hash and template_hash(rs) == status.stable_hash), None
+    )
     if stable is not None:
         return stable
-    older = [rs for rs in ordered if hash_of(rs) != current_hash]
+    older = [rs for rs in replicasets if template_hash(rs) != current_hash]
     return older[-1] if older else None
 
 
@@ -88,8 +83,7 @@ def canary_ready(mode: Mode, deployment: Obj, canary_rs: Obj | None) -> bool:
 
 
 def settled(
-    phase: CanaryPhase, mode: Mode, action: RollbackAction, deployment: Obj, baseline: Obj | None,
-    current_hash: str, hash_of: HashFn,
+    phase: CanaryPhase, mode: Mode, action: RollbackAction, deployment: Obj, baseline: Obj | None
 ) -> bool:
     """Promoting: promotion complete. RollingBack: the rollback is in place."""
     if phase is CanaryPhase.PROMOTING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -27,7 +27,6 @@ from canary.controller.observe import (
     images,
     meta,
     promoted,
-    revision_of,
     rollback_action,
     settled,
     spec_replicas,
@@ -35,8 +34,9 @@ from canary.controller.observe import (
     undo_source,
 )
 from canary.controller.status import MAX_DELIVERED, CanaryPhase, CanaryStatus, read_status
-from canary.kube.deployments import WriteOutcome, template_hash
+from canary.kube.deployments import WriteOutcome, revision, template_hash
 from canary.notify.events import CanaryEvent, Mode
+from canary.notify.ledger import event_key
 from canary.sources.traceql import failing_spans_query
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class Reconciler:
         spec = resolved.spec if error is None else None
         current_hash = template_hash(deployment)
         replicasets = self.deployments.list_replicasets(namespace, deployment)
-        canary_rs, _ = split_replicasets(replicasets, current_hash, template_hash)
+        canary_rs, _ = split_replicasets(replicasets, current_hash)
         verdict = None
         if outcome is not None and status is not None and checked_hash == current_hash == status.template_hash:
             verdict = outcome.verdict
@@ -175,14 +175,14 @@ class Reconciler:
         obs = Observation(
             mode=mode,
             template_hash=current_hash,
-            revision=str(revision_of(deployment)),
+            revision=str(revision(deployment) or 0),
             config_error=error,
             abort=bool(ann and ann.abort),
             skip=bool(ann and ann.skip),
             promote_requested=bool(ann and ann.promote),
             canary_ready=canary_ready(mode, deployment, canary_rs),
             settled=status is not None
-            and settled(status.phase, mode, action, deployment, baseline, current_hash, template_hash),
+            and settled(status.phase, mode, action, deployment, baseline),
             verdict=verdict,
         )
         decision = decide(status, obs, spec, self.clock())
@@ -242,11 +242,6 @@ class Reconciler:
                 log.exception("decision hook failed for %s/%s", ns, name)
 
 
-def _event_keys(delivery_keys: Iterable[str]) -> set[str]:
-    """Event keys of delivery keys (`event-key|sink`)."""
-    return {key.split("|", 1)[0] for key in delivery_keys}
-
-
 class _Plan:
     """The writes one decision needs: the Deployment's new state (and, when promoting in canary mode,
     the baseline's), built from fresh reads inside the guarded update."""
@@ -270,7 +265,7 @@ class _Plan:
         self.new_event: CanaryEvent | None = None
         """The notification this decision adds to the outbox (published after the write)."""
         self.before = before or status
-        self.previous = undo_source(replicasets, self.before, template_hash(deployment), template_hash)
+        self.previous = undo_source(replicasets, self.before, template_hash(deployment))
         """The ReplicaSet of the stable template: what undo restores and what the canary is compared with."""
         self._prepare()
 
@@ -287,7 +282,7 @@ class _Plan:
         slo = self.resolved.slo
         if notify is not None and slo is not None:
             event = self._event(notify)
-            seen = _event_keys(self.status.delivered) | {e.key for e in self.status.outbox}
+            seen = {event_key(k) for k in self.status.delivered} | {e.key for e in self.status.outbox}
             if event.key not in seen and self.r.notifications.destinations(event, slo):
                 update["outbox"] = [*self.status.outbox, event]
                 self.new_event = event
@@ -357,7 +352,7 @@ class _Plan:
         if fresh is None:
             return self.status
         delivered = [*fresh.delivered, *(k for k in self.status.delivered if k not in fresh.delivered)]
-        done = _event_keys(delivered)
+        done = {event_key(k) for k in delivered}
         outbox = [e for e in self.status.outbox if e.key not in done]
         return self.status.model_copy(update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox})
 

@@ -25,7 +25,6 @@ from canary.controller.observe import Obj, meta, split_replicasets, target_for
 from canary.controller.reconciler import Reconciler
 from canary.controller.slostore import SLOStore
 from canary.controller.status import CHECKED_PHASES, CanaryPhase, read_status
-from canary.kube.deployments import template_hash
 from canary.notify.events import Mode
 
 log = logging.getLogger(__name__)
@@ -232,9 +231,7 @@ class Runtime:
         baseline = None
         if status.mode is Mode.CANARY and resolved.annotations and resolved.annotations.baseline:
             baseline = by_name.get((meta(dep).get("namespace", ""), resolved.annotations.baseline))
-        canary_rs, baseline_rss = split_replicasets(
-            self._replicasets_of(dep), status.template_hash, template_hash
-        )
+        canary_rs, baseline_rss = split_replicasets(self._replicasets_of(dep), status.template_hash)
         target = target_for(dep, status.mode, spec.service, spec.analysis.window, canary_rs, baseline_rss, baseline)
         if target is None:
             return None
