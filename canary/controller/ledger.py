@@ -17,6 +17,7 @@ from canary.controller.observe import Obj, meta
 from canary.controller.reconciler import Deployments
 from canary.controller.status import MAX_DELIVERED, read_status
 from canary.notify.events import CanaryEvent
+from canary.notify.ledger import event_key
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,6 @@ def _deployment_of(key: str) -> tuple[str, str]:
     ref = key.split("@", 1)[0]
     namespace, _, name = ref.partition("/")
     return namespace, name
-
-
-def _event_key(key: str) -> str:
-    return key.split("|", 1)[0]
 
 
 class StatusLedger:
@@ -52,7 +49,7 @@ class StatusLedger:
             if status is None or key in status.delivered:
                 return None
             delivered = [*status.delivered, key][-MAX_DELIVERED:]
-            outbox = [e for e in status.outbox if e.key != _event_key(key)]
+            outbox = [e for e in status.outbox if e.key != event_key(key)]
             write_status(deployment, status.model_copy(update={"delivered": delivered, "outbox": outbox}))
             return deployment
 

@@ -22,6 +22,11 @@ def delivery_key(event: CanaryEvent, sink: str) -> str:
     return f"{event.key}|{sink}"
 
 
+def event_key(key: str) -> str:
+    """The `CanaryEvent.key` a delivery key was made from (see `delivery_key`)."""
+    return key.split("|", 1)[0]
+
+
 class DeliveryLedger(Protocol):
     def is_delivered(self, key: str) -> bool:
         """True once `mark_delivered(key)` has been recorded (by this process or an earlier one)."""
