@@ -85,10 +85,7 @@ def availability(canary: RedSample, baseline: RedSample | None, objective: float
     result = _result("availability", ctx, "ratio", canary=rate, baseline=base_rate, threshold=limit, samples=n)
     if n == 0:
         return _inconclusive(result, f"no canary requests in {ctx.span}")
-    observed = f"canary error rate {percent(rate)} ({e}/{n})"
-    if rate <= limit:
-        return _passed(result, f"{observed} within {percent(limit)} objective")
-    return ctx.decide(result, binom_sf(e, n, limit), f"{observed} exceeds {percent(limit)} objective")
+    return _rate_vs_objective(result, e, n, limit, f"canary error rate {percent(rate)} ({e}/{n})", ctx)
 
 
 def latency_p99(canary: RedSample, baseline: RedSample | None, limit: float, ctx: Context) -> CheckResult:
@@ -120,9 +117,16 @@ def trace_error_rate(canary: TraceSample, baseline: TraceSample | None, objectiv
     if spans == 0:
         return _inconclusive(result, f"no canary server spans in {ctx.span}")
     observed = f"canary trace error rate {percent(rate)} ({errors}/{spans} spans)"
-    if rate <= limit:
+    return _rate_vs_objective(result, errors, spans, limit, observed, ctx)
+
+
+def _rate_vs_objective(
+    result: CheckResult, failures: int, total: int, limit: float, observed: str, ctx: Context
+) -> CheckResult:
+    """Pass within the objective; above it, fail only if an exact binomial test says it is really above."""
+    if failures / total <= limit:
         return _passed(result, f"{observed} within {percent(limit)} objective")
-    return ctx.decide(result, binom_sf(errors, spans, limit), f"{observed} exceeds {percent(limit)} objective")
+    return ctx.decide(result, binom_sf(failures, total, limit), f"{observed} exceeds {percent(limit)} objective")
 
 
 def error_rate_ratio(canary: RedSample, baseline: RedSample | None, max_ratio: float, ctx: Context) -> CheckResult:
