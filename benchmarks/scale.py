@@ -25,8 +25,8 @@ from rich.table import Table
 
 from canary.analysis import AnalysisRequest, Analyzer
 from canary.config.slo import ServiceSLOSpec
-from canary.sim.prometheus import PrometheusServer
 from canary.sources.mimir import MimirSettings, MimirSource
+from canary_testkit.prometheus import PrometheusServer
 from tests.promdata import DataRange, Scenario, Traffic, openmetrics
 
 NAMESPACES = 50

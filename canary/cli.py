@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +17,6 @@ from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
 from canary.controller.commands import register as register_controller_commands
-from canary.demo.command import demo
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
 from canary.stack.cli import stack_app
@@ -183,10 +183,28 @@ def analyze(
     raise typer.Exit(EXIT_CODES[verdict.phase])
 
 
+def _register_demo() -> None:
+    """`canary demo` comes with the optional `mop-canary[demo]` extra (the test kit, numpy, matplotlib)."""
+    if importlib.util.find_spec("canary_testkit") is not None:
+        from canary_testkit.demo.command import demo
+
+        app.command("demo")(demo)
+        return
+
+    @app.command("demo", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def demo_missing() -> None:
+        """Run the whole loop on this machine (needs the `mop-canary[demo]` extra)."""
+        err_console.print(
+            "[red]error[/red] canary demo needs the demo extra: pip install 'mop-canary[demo]' (or ./dev demo)",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
 app.add_typer(notify_app, name="notify")
 app.add_typer(stack_app, name="stack")
 app.command("up")(stack_up)
-app.command("demo")(demo)
+_register_demo()
 
 
 register_controller_commands(app)

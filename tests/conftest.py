@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from canary.sim.prometheus import PrometheusServer
+from canary_testkit.prometheus import PrometheusServer
 from tests.promdata import (
     DataRange,
     LoadedPrometheus,

@@ -1,4 +1,4 @@
-"""OBI-shaped metrics as OpenMetrics text, to backfill a real Prometheus (`canary.sim.prometheus`).
+"""OBI-shaped metrics as OpenMetrics text, to backfill a real Prometheus (`canary_testkit.prometheus`).
 
     rng = DataRange.ending_now()                       # 30 min of data ending a minute ago
     text = openmetrics([Traffic("shop", "checkout", "checkout-abc", "checkout", rps=5)], rng)
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from canary.samples import Target, Workload
-from canary.sim.prometheus import PrometheusServer
+from canary_testkit.prometheus import PrometheusServer
 
 STEP = 15.0
 """Seconds between samples (a scrape interval)."""

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from canary.cli import app
-from canary.sim.prometheus import PrometheusServer
+from canary_testkit.prometheus import PrometheusServer
 from tests.promdata import DataRange, scenarios_openmetrics, standard_scenarios
 
 SLO = """apiVersion: canary.mop.dev/v1alpha1

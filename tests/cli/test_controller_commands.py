@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from canary.cli import app
 from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus
 from canary.notify.events import Mode
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 runner = CliRunner()
 

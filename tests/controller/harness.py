@@ -18,10 +18,10 @@ from canary.controller.app import ControllerApp
 from canary.controller.settings import ControllerSettings
 from canary.controller.status import CanaryStatus, read_status
 from canary.notify.settings import DeliveryPolicy
-from canary.sim.kube import KubeSim
-from canary.sim.prometheus import PrometheusServer
-from canary.sim.slack import SlackSim
-from canary.sim.traffic import Profile, TrafficGenerator
+from canary_testkit.kube import KubeSim
+from canary_testkit.prometheus import PrometheusServer
+from canary_testkit.slack import SlackSim
+from canary_testkit.traffic import Profile, TrafficGenerator
 
 T = TypeVar("T")
 HEALTHY = Profile(rps_per_replica=25, error_ratio=0.002, latency=((0.02, 0.99), (0.1, 0.01)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from canary.sim.slack import Reply
+from canary_testkit.slack import Reply
 from tests.controller.harness import Cluster, wait_for
 
 ENABLED = {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout"}

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from canary.cli import app
-from canary.sim.slack import SlackSim
+from canary_testkit.slack import SlackSim
 from tests.demo.sockets import accepts, children, listening_ports
 
 runner = CliRunner()

@@ -32,7 +32,7 @@ def test_dev_demo_installs_what_it_needs_then_runs_canary_demo() -> None:
     case = re.search(r"^\s*demo\)\n(.*?);;", dev, re.S | re.M)
     assert case, "the dev script has a demo) case"
     steps = [line.strip() for line in case.group(1).strip().splitlines()]
-    assert steps == ["ensure_venv", "ensure_prometheus", 'exec "$VENV/bin/canary" demo "$@"']
+    assert steps == ["ensure_venv demo", "ensure_prometheus", 'exec "$VENV/bin/canary" demo "$@"']
 
 
 def test_every_demo_flag_the_readme_names_exists() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from canary.demo import scenario as sc
-from canary.demo.environment import start_environment
-from canary.demo.options import Scenario
-from canary.demo.record import Recorder
-from canary.demo.story import Story, StoryError
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.environment import start_environment
+from canary_testkit.demo.options import Scenario
+from canary_testkit.demo.record import Recorder
+from canary_testkit.demo.story import Story, StoryError
 from tests.demo.sockets import accepts, listening_ports
 
 

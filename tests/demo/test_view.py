@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from canary.demo import scenario as sc
-from canary.demo.view import mrkdwn, slack_message
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.view import mrkdwn, slack_message
 
 
 def styles(text: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes.client import ApiClient
 
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 
 @pytest.fixture

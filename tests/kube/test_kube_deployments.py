@@ -16,7 +16,7 @@ from canary.kube import (
     revision,
     template_hash,
 )
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/default/deployments/web"
 

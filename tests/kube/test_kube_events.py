@@ -10,7 +10,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from canary.kube import EventRecorder
 from canary.kube.wire import parse_time
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from canary.kube.backoff import Backoff
 from canary.kube.client import KubeConfigError, load_api_client
 from canary.kube.deployments import label_selector
 from canary.kube.wire import format_micro_time, parse_time
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 TEMPLATE = {
     "metadata": {"creationTimestamp": None, "labels": {"app": "shop", "tier": "web"}},

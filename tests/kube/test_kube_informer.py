@@ -11,7 +11,7 @@ from kube_testkit import Recorder, wait_until
 from kubernetes.client import ApiClient
 
 from canary.kube import CONFIGMAPS, DEPLOYMENTS, Informer, slo_configmap_informer
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 LABEL = "canary.mop.dev/slo-config"
 

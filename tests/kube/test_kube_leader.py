@@ -13,7 +13,7 @@ from kubernetes.client import ApiClient
 
 from canary.kube import LeaderElector
 from canary.kube.wire import parse_time
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 LEASE_SECONDS = 2
 RENEW_DEADLINE = 1.2

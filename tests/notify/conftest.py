@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from canary.sim.slack import SlackSim
+from canary_testkit.slack import SlackSim
 
 
 @pytest.fixture

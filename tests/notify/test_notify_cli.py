@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from canary.cli import app
-from canary.sim.kube import KubeSim
-from canary.sim.slack import Reply, SlackSim
+from canary_testkit.kube import KubeSim
+from canary_testkit.slack import Reply, SlackSim
 
 SLO = """\
 apiVersion: canary.mop.dev/v1alpha1

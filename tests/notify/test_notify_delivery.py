@@ -16,7 +16,7 @@ from canary.notify.destinations import Destination, SinkKind
 from canary.notify.ledger import JsonFileLedger, MemoryLedger, delivery_key
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy
-from canary.sim.slack import Reply, SlackSim
+from canary_testkit.slack import Reply, SlackSim
 
 
 @pytest.fixture

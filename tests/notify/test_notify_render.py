@@ -16,7 +16,7 @@ from canary.notify.blocks import validate_message
 from canary.notify.events import CanaryEvent
 from canary.notify.render import headline, render_slack, render_webhook
 from canary.notify.settings import RenderSettings
-from canary.sim.slack import check_payload
+from canary_testkit.slack import check_payload
 
 GRAFANA = RenderSettings(
     grafana_url="https://grafana.example.com/", cluster="prod-eu", tempo_datasource_uid="tempo-main"

@@ -18,8 +18,8 @@ from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
-from canary.sim.kube import KubeSim
-from canary.sim.slack import Reply, SlackSim
+from canary_testkit.kube import KubeSim
+from canary_testkit.slack import Reply, SlackSim
 
 WHERE = SecretLocation(namespace="shop", name="slack-webhook", key="url")
 

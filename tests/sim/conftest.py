@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 
 @pytest.fixture

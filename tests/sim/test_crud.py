@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 from .manifests import deployment
 

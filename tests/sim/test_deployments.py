@@ -6,7 +6,7 @@ import time
 
 from kubernetes import client
 
-from canary.sim.kube import HASH_LABEL, REVISION, KubeSim, pod_template_hash
+from canary_testkit.kube import HASH_LABEL, REVISION, KubeSim, pod_template_hash
 
 from .manifests import deployment
 

@@ -11,7 +11,7 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 from .manifests import deployment
 

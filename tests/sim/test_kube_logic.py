@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from canary.sim.kube import StatusError, pod_template_hash
-from canary.sim.kube import managed_fields as mf
-from canary.sim.kube.patches import apply_merge, json_patch, merge_patch, strategic_merge_patch
-from canary.sim.kube.selectors import format_label_selector, labels_match, parse_label_selector
+from canary_testkit.kube import StatusError, pod_template_hash
+from canary_testkit.kube import managed_fields as mf
+from canary_testkit.kube.patches import apply_merge, json_patch, merge_patch, strategic_merge_patch
+from canary_testkit.kube.selectors import format_label_selector, labels_match, parse_label_selector
 
 
 def _match(selector: str, labels: dict[str, str]) -> bool:

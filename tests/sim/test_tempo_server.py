@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from canary.sim.tempo import (
+from canary.sources.traceql import quote
+from canary_testkit.tempo import (
     Fault,
     Span,
     SpanKind,
@@ -31,7 +32,6 @@ from canary.sim.tempo import (
     parse,
     recorded_spans,
 )
-from canary.sources.traceql import quote
 
 FIXTURES = Path(os.environ.get("CANARY_TEMPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/tempo"))
 NOT_ANSWERS = {

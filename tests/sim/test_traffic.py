@@ -25,10 +25,11 @@ from pydantic import ValidationError
 
 from canary.samples import Target
 from canary.samples import Workload as SampleWorkload
-from canary.sim.kube import KubeSim
-from canary.sim.prometheus import PrometheusServer
-from canary.sim.tempo import TempoServer
-from canary.sim.traffic import (
+from canary.sources.mimir import MimirSettings, MimirSource
+from canary_testkit.kube import KubeSim
+from canary_testkit.prometheus import PrometheusServer
+from canary_testkit.tempo import TempoServer
+from canary_testkit.traffic import (
     LABELS,
     METRIC,
     OBI_BUCKETS,
@@ -40,7 +41,6 @@ from canary.sim.traffic import (
     image_tag,
     workload_of,
 )
-from canary.sources.mimir import MimirSettings, MimirSource
 
 T = TypeVar("T")
 COUNT = f"{METRIC}_count"

@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from canary.sim.kube import KubeSim
+from canary_testkit.kube import KubeSim
 
 
 def _events(core: client.CoreV1Api, **kwargs: object) -> list[tuple[str, str]]:

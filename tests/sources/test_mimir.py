@@ -25,9 +25,9 @@ from canary.analysis import AnalysisRequest, Analyzer
 from canary.config.slo import Analysis, Metrics, QueryTemplates, ServiceSLOSpec
 from canary.judge.model import Phase
 from canary.samples import BackendErrorKind, RedSample, Target, Workload
-from canary.sim.prometheus import PrometheusNotInstalledError, PrometheusServer, PrometheusStartError
 from canary.sources.mimir import MimirSettings, MimirSource
 from canary.sources.promql import MAX_QUERY_BYTES, MetricNames, promql_string, regex_literal
+from canary_testkit.prometheus import PrometheusNotInstalledError, PrometheusServer, PrometheusStartError
 from tests.promdata import (
     HOSTILE_NAME,
     STANDARD_WINDOW,

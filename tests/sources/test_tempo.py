@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from canary.samples import Backend, BackendErrorKind, Pair, Target, TraceSample, Workload
-from canary.sim.tempo import Fault, Span, SpanStatus, TempoServer, parse, recorded_spans
 from canary.sources import traceql
 from canary.sources.tempo import TempoSettings, TempoSource
+from canary_testkit.tempo import Fault, Span, SpanStatus, TempoServer, parse, recorded_spans
 
 FIXTURES = Path(os.environ.get("CANARY_TEMPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/tempo"))
 START, END = 1795561920, 1795562280

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from canary.cli import app
-from canary.sim.kube import APPLY_PATCH, KubeSim
 from canary.stack import Applier, ApplyError, Change
 from canary.stack.readiness import workload_ready
 from canary.stack.render import ref
+from canary_testkit.kube import APPLY_PATCH, KubeSim
 
 Manifest = dict[str, Any]
 PLURALS = {

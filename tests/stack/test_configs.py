@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from canary.controller.metrics import ControllerMetrics
 from canary.notify.notifier import notifications_counter
-from canary.sim.prometheus import find_binary
 from canary.stack.render import repo_dir
+from canary_testkit.prometheus import find_binary
 from tests.stack import alloy_syntax
 from tests.stack.conftest import COMBINATIONS, find
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from canary.config.slo import ServiceSLO
-from canary.demo.options import MAX_SPEED, MIN_SPEED, Scenario
-from canary.sim.traffic import Profile
+from canary_testkit.demo.options import MAX_SPEED, MIN_SPEED, Scenario
+from canary_testkit.traffic import Profile
 
 NAMESPACE: Final = "shop"
 DEPLOYMENT: Final = "checkout"

@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from canary.sim.kube import managed_fields as mf
-from canary.sim.kube.convert import from_storage, to_storage
-from canary.sim.kube.errors import (
+from canary_testkit.kube import managed_fields as mf
+from canary_testkit.kube.convert import from_storage, to_storage
+from canary_testkit.kube.errors import (
     StatusError,
     already_exists,
     bad_request,
@@ -32,16 +32,16 @@ from canary.sim.kube.errors import (
     expired,
     not_found,
 )
-from canary.sim.kube.patches import apply_merge, json_patch, merge_patch, strategic_merge_patch
-from canary.sim.kube.registry import Registry, ResourceType
-from canary.sim.kube.selectors import (
+from canary_testkit.kube.patches import apply_merge, json_patch, merge_patch, strategic_merge_patch
+from canary_testkit.kube.registry import Registry, ResourceType
+from canary_testkit.kube.selectors import (
     fields_match,
     format_label_selector,
     labels_match,
     parse_field_selector,
     parse_label_selector,
 )
-from canary.sim.kube.validation import apply_defaults, validate
+from canary_testkit.kube.validation import apply_defaults, validate
 
 Key = tuple[str, str]  # (namespace or "", name)
 Storage = tuple[str, str]  # (group, plural)

@@ -20,18 +20,18 @@ from canary.controller.app import ControllerApp
 from canary.controller.reconciler import NotificationSink
 from canary.controller.settings import ControllerSettings
 from canary.controller.status import CanaryStatus, read_status
-from canary.demo import scenario as sc
-from canary.demo.record import Recorder
 from canary.notify.destinations import Destination, SinkKind, destinations_for
 from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy, RenderSettings
-from canary.sim.kube import KubeSim
-from canary.sim.prometheus import PrometheusServer
-from canary.sim.slack import SlackSim
-from canary.sim.tempo import TempoServer
-from canary.sim.traffic import TrafficGenerator
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.record import Recorder
+from canary_testkit.kube import KubeSim
+from canary_testkit.prometheus import PrometheusServer
+from canary_testkit.slack import SlackSim
+from canary_testkit.tempo import TempoServer
+from canary_testkit.traffic import TrafficGenerator
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from canary.sim.kube.registry import ResourceType
+from canary_testkit.kube.registry import ResourceType
 
 # events.k8s.io/v1 field -> core v1 field
 _EVENT_FIELDS = {

@@ -40,8 +40,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from canary.sim.kube import KubeSim
-from canary.sim.tempo import Span, SpanStatus, TempoServer
+from canary_testkit.kube import KubeSim
+from canary_testkit.tempo import Span, SpanStatus, TempoServer
 
 METRIC: Final = "http_server_request_duration_seconds"
 OBI_BUCKETS: Final = (0.0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)

@@ -9,7 +9,7 @@ import copy
 import json
 from typing import Any
 
-from canary.sim.kube.errors import StatusError
+from canary_testkit.kube.errors import StatusError
 
 MERGE_KEYS: dict[str, str] = {
     "containers": "name",

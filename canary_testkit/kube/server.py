@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from canary.sim.kube.convert import from_storage
-from canary.sim.kube.errors import REASONS, StatusError, bad_request
-from canary.sim.kube.faults import Faults
-from canary.sim.kube.registry import KUBE_VERSION, Registry, ResourceType
-from canary.sim.kube.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from canary.sim.kube.store import Change, Store
+from canary_testkit.kube.convert import from_storage
+from canary_testkit.kube.errors import REASONS, StatusError, bad_request
+from canary_testkit.kube.faults import Faults
+from canary_testkit.kube.registry import KUBE_VERSION, Registry, ResourceType
+from canary_testkit.kube.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
+from canary_testkit.kube.store import Change, Store
 
 log = logging.getLogger(__name__)
 _WAKE_SECONDS = 0.25

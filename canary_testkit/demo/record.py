@@ -16,7 +16,7 @@ from canary.controller.machine import Decision
 from canary.controller.observe import Obj, meta
 from canary.controller.status import CanaryStatus
 from canary.samples import RedSample
-from canary.sim.traffic import image_tag
+from canary_testkit.traffic import image_tag
 
 
 class Side(BaseModel):

@@ -13,8 +13,8 @@ import json
 import math
 from typing import Any
 
-from canary.sim.kube.registry import Registry, ResourceType, from_crd
-from canary.sim.kube.store import Change, Store, now
+from canary_testkit.kube.registry import Registry, ResourceType, from_crd
+from canary_testkit.kube.store import Change, Store, now
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from canary.demo.options import MAX_SPEED, MIN_SPEED, DemoOptions, Scenario
+from canary_testkit.demo.options import MAX_SPEED, MIN_SPEED, DemoOptions, Scenario
 
 _WEBHOOK = re.compile(r"https?://[^\s]+")
 
@@ -39,7 +39,7 @@ def demo(
     Exit codes: 0 the story ended as expected, 1 a step did not (or timed out), 3 a piece could not start
     (Prometheus missing, a port taken), 130 interrupted.
     """
-    from canary.demo.run import run_demo  # matplotlib, numpy and the simulators: only when the demo runs
+    from canary_testkit.demo.run import run_demo  # matplotlib, numpy and the simulators: only when the demo runs
 
     err_console = Console(stderr=True)
     if slack_webhook is not None and not _WEBHOOK.fullmatch(slack_webhook):

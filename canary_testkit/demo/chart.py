@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from canary.demo.record import DecisionRecord, analyses
-from canary.demo.story import Marks
+from canary_testkit.demo.record import DecisionRecord, analyses
+from canary_testkit.demo.story import Marks
 
 CANARY_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown")
 """One per analysed version, in order (the baseline is always blue)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from canary.sim.kube.patches import merge_key
+from canary_testkit.kube.patches import merge_key
 
 Path = tuple[str, ...]
 _IDENTITY = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"}

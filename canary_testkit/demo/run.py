@@ -15,13 +15,13 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
-from canary.demo import scenario as sc
-from canary.demo.environment import DemoEnvironment, DemoStartError, start_environment
-from canary.demo.options import DemoOptions
-from canary.demo.record import Recorder
-from canary.demo.report import DemoReport, limits, write_report
-from canary.demo.story import Story, StoryError
-from canary.demo.view import LiveView, slack_message, summary
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.environment import DemoEnvironment, DemoStartError, start_environment
+from canary_testkit.demo.options import DemoOptions
+from canary_testkit.demo.record import Recorder
+from canary_testkit.demo.report import DemoReport, limits, write_report
+from canary_testkit.demo.story import Story, StoryError
+from canary_testkit.demo.view import LiveView, slack_message, summary
 
 EXIT_OK = 0
 EXIT_STORY = 1

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause
-from canary.demo import scenario as sc
-from canary.demo.environment import DemoEnvironment
-from canary.demo.options import Scenario
-from canary.demo.record import DecisionRecord, Recorder
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.environment import DemoEnvironment
+from canary_testkit.demo.options import Scenario
+from canary_testkit.demo.record import DecisionRecord, Recorder
 
 T = TypeVar("T")
 POLL = 0.1

@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from canary.demo import scenario as sc
-from canary.demo.chart import draw_chart
-from canary.demo.environment import Endpoints
-from canary.demo.record import DecisionRecord
-from canary.demo.story import Marks, Step
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.chart import draw_chart
+from canary_testkit.demo.environment import Endpoints
+from canary_testkit.demo.record import DecisionRecord
+from canary_testkit.demo.story import Marks, Step
 
 DECISIONS = "decisions.json"
 CHART = "chart.png"

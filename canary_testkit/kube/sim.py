@@ -14,12 +14,12 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 
-from canary.sim.kube.errors import StatusError
-from canary.sim.kube.faults import FaultRule, parse_pattern
-from canary.sim.kube.registry import BUILTIN, Registry, ResourceType
-from canary.sim.kube.server import RequestRecord, ServerState, SimHTTPServer
-from canary.sim.kube.store import MERGE_PATCH, Store
-from canary.sim.kube.workloads import Controllers
+from canary_testkit.kube.errors import StatusError
+from canary_testkit.kube.faults import FaultRule, parse_pattern
+from canary_testkit.kube.registry import BUILTIN, Registry, ResourceType
+from canary_testkit.kube.server import RequestRecord, ServerState, SimHTTPServer
+from canary_testkit.kube.store import MERGE_PATCH, Store
+from canary_testkit.kube.workloads import Controllers
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

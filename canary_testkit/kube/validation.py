@@ -8,9 +8,9 @@ import itertools
 import re
 from typing import Any
 
-from canary.sim.kube.errors import invalid
-from canary.sim.kube.registry import ResourceType
-from canary.sim.kube.selectors import LABEL_KEY, LABEL_VALUE, labels_match, selector_from_label_selector
+from canary_testkit.kube.errors import invalid
+from canary_testkit.kube.registry import ResourceType
+from canary_testkit.kube.selectors import LABEL_KEY, LABEL_VALUE, labels_match, selector_from_label_selector
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -177,7 +177,7 @@ def _workload(obj: dict[str, Any], old: dict[str, Any] | None) -> Causes:
 
 def _event_v1(obj: dict[str, Any]) -> Causes:
     causes: Causes = []
-    # `obj` is in stored (core v1) form: see canary.sim.kube.convert
+    # `obj` is in stored (core v1) form: see canary_testkit.kube.convert
     stored_names = {
         "eventTime": "eventTime",
         "reportingController": "reportingComponent",

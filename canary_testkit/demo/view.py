@@ -16,9 +16,9 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from canary.demo import scenario as sc
-from canary.demo.record import DecisionRecord, analyses
-from canary.demo.story import Marks, Step, Story
+from canary_testkit.demo import scenario as sc
+from canary_testkit.demo.record import DecisionRecord, analyses
+from canary_testkit.demo.story import Marks, Step, Story
 
 PHASE_STYLE = {
     "Analysing": "yellow", "Promoting": "green", "Succeeded": "bold green", "RollingBack": "red",
