@@ -1,7 +1,7 @@
 """A Tempo-compatible HTTP server on 127.0.0.1 for the tests and `canary demo`.
 
 `TempoServer` holds a bounded, thread-safe span store (`add_spans`) and answers the Tempo 3.1 HTTP API
-in the shapes recorded from a real Tempo (../shared/fixtures/tempo/): `/api/metrics/query_range`,
+in the shapes recorded from a real Tempo (tests/fixtures/tempo/): `/api/metrics/query_range`,
 `/api/metrics/query`, `/api/search`, `/api/v2/search/tag/<tag>/values`, `/api/echo`, `/ready` and
 `/api/status/buildinfo`. Protobuf-JSON conventions are kept: camelCase, int64 as strings, zero values
 omitted, no `series` key in an empty instant answer, 400 errors as text/plain with Tempo's messages.

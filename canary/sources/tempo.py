@@ -8,7 +8,7 @@ Why `/api/metrics/query` (instant) and not `query_range`: an instant answer is o
 over exactly (start, end]. A range answer is aligned to the step and carries an extra first bucket
 (start-step, start] outside the window, plus exemplars; summing it right needs care for no gain.
 
-Tempo gotchas handled here (see ../shared/fixtures/tempo/README.md):
+Tempo gotchas handled here (see tests/fixtures/tempo/README.md):
 - The query frontend refuses windows that end less than `query_end_cutoff` (30 s) ago and shortens
   those that overlap it; the window is moved back to end at now-30s, keeping its length, so what is
   asked is what is answered.

@@ -1,11 +1,10 @@
 """TempoServer against a real Tempo: loaded with the very spans that were pushed to Tempo 3.1, it must
-answer every recorded request (../shared/fixtures/tempo/) in the recorded shape, with the recorded
+answer every recorded request (tests/fixtures/tempo/) in the recorded shape, with the recorded
 series, values, traces and error messages. Then its own behaviour: faults, limits, tenants, bounds."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,7 +32,8 @@ from canary_testkit.tempo import (
     recorded_spans,
 )
 
-FIXTURES = Path(os.environ.get("CANARY_TEMPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/tempo"))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tempo"
+"""Answers recorded from a real Tempo 3.1, copied into the repository (see its README.md)."""
 NOT_ANSWERS = {
     "ingest_summary.json": "a summary of the data set, not an answer",
     "ingested_spans.json": "the data set itself (loaded into the server)",

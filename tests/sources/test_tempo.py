@@ -1,6 +1,6 @@
 """TempoSource over real HTTP.
 
-Parsing is checked against the answers recorded from a real Tempo 3.1 (../shared/fixtures/tempo/),
+Parsing is checked against the answers recorded from a real Tempo 3.1 (tests/fixtures/tempo/),
 served by a tiny 127.0.0.1 replay server; behaviour that needs live data (hostile names, guard mode,
 batching, tenants, partial results, hangs) against TempoServer loaded with the recorded spans.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -27,7 +26,8 @@ from canary.sources import traceql
 from canary.sources.tempo import TempoSettings, TempoSource
 from canary_testkit.tempo import Fault, Span, SpanStatus, TempoServer, parse, recorded_spans
 
-FIXTURES = Path(os.environ.get("CANARY_TEMPO_FIXTURES", Path(__file__).resolve().parents[3] / "shared/fixtures/tempo"))
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tempo"
+"""Answers recorded from a real Tempo 3.1, copied into the repository (see its README.md)."""
 START, END = 1795561920, 1795562280
 """The window of every recorded metrics and search request."""
 AFTER_RECORDING = 1795562325.0
