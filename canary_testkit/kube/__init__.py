@@ -7,13 +7,15 @@ with KubeSim() as sim:
 
 from canary_testkit.kube.errors import StatusError
 from canary_testkit.kube.faults import FaultRule
+from canary_testkit.kube.rbac import ADMIN_TOKEN, UserInfo, service_account_user
 from canary_testkit.kube.registry import ResourceType
-from canary_testkit.kube.server import RequestRecord
+from canary_testkit.kube.server import Denial, RequestRecord
 from canary_testkit.kube.sim import DEFAULT_NAMESPACES, KubeSim
 from canary_testkit.kube.store import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from canary_testkit.kube.workloads import HASH_LABEL, REVISION, pod_template_hash
 
 __all__ = [
+    "ADMIN_TOKEN",
     "APPLY_PATCH",
     "DEFAULT_NAMESPACES",
     "HASH_LABEL",
@@ -21,10 +23,13 @@ __all__ = [
     "MERGE_PATCH",
     "REVISION",
     "STRATEGIC_PATCH",
+    "Denial",
     "FaultRule",
     "KubeSim",
     "RequestRecord",
     "ResourceType",
     "StatusError",
+    "UserInfo",
     "pod_template_hash",
+    "service_account_user",
 ]

@@ -17,9 +17,19 @@ from urllib.parse import parse_qs, urlsplit
 from canary_testkit.kube.convert import from_storage
 from canary_testkit.kube.errors import REASONS, StatusError, bad_request
 from canary_testkit.kube.faults import Faults
+from canary_testkit.kube.rbac import (
+    ANONYMOUS,
+    Attributes,
+    Authenticator,
+    Policy,
+    UserInfo,
+    field_selector_name,
+    forbidden,
+    resource_verb,
+)
 from canary_testkit.kube.registry import KUBE_VERSION, Registry, ResourceType
 from canary_testkit.kube.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from canary_testkit.kube.store import Change, Store
+from canary_testkit.kube.store import APPLY_PATCH, Change, Store
 
 log = logging.getLogger(__name__)
 _WAKE_SECONDS = 0.25
@@ -33,6 +43,17 @@ class RequestRecord(NamedTuple):
     path: str
     query: dict[str, str]
     content_type: str
+    user: str = ""
+    """The authenticated user name ("" when authentication failed)."""
+
+
+class Denial(NamedTuple):
+    """A request that RBAC refused (403), with kube-apiserver's message."""
+
+    user: str
+    method: str
+    path: str
+    message: str
 
 
 class ServerState:
@@ -46,9 +67,14 @@ class ServerState:
         bookmark_interval: float,
         watch_timeout: float,
         request_log_size: int,
+        authenticator: Authenticator,
+        policy: Policy,
     ) -> None:
         self.store = store
         self.registry = registry
+        self.authenticator = authenticator
+        self.policy = policy
+        self.denials: deque[Denial] = deque(maxlen=request_log_size)
         self.faults = Faults()
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
@@ -169,8 +195,15 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         path = url.path.rstrip("/") or "/"
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-        self.state.requests.append(RequestRecord(method, path, query, content_type))
         watch = query.get("watch", "").lower() in ("1", "true")
+        self._user = ANONYMOUS
+        try:
+            self._user = self.state.authenticator.authenticate(self.headers.get("Authorization"))
+        except StatusError as err:
+            self.state.requests.append(RequestRecord(method, path, query, content_type))
+            self._send_json(err.code, err.status())
+            return
+        self.state.requests.append(RequestRecord(method, path, query, content_type, self._user.name))
         try:
             raw = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
             if self.state.unavailable.is_set():
@@ -189,11 +222,29 @@ class Handler(BaseHTTPRequestHandler):
             log.exception("kube-sim: %s %s failed", method, self.path)
             self._send_json(500, _status_error(500, f"internal error in the simulated API server: {err!r}").status())
 
+    # -- authorization --------------------------------------------------------------------------------
+
+    def _authorize(self, attrs: Attributes) -> None:
+        """Raise kube-apiserver's 403 unless RBAC allows the request; every refusal is remembered."""
+        user: UserInfo = self._user
+        if self.state.policy.allows(user, attrs):
+            return
+        err = forbidden(user, attrs)
+        self.state.denials.append(Denial(user.name, self.command, self.path, err.message))
+        raise err
+
+    def _authorize_path(self, method: str, path: str) -> None:
+        self._authorize(Attributes(verb=method.lower() if method != "HEAD" else "get", path=path))
+
     # -- routing --------------------------------------------------------------------------------------
 
     def _route(self, method: str, path: str, query: dict[str, str], content_type: str, raw: bytes) -> None:
         registry = self.state.registry
         parts = [p for p in path.split("/") if p]
+        if path in ("/healthz", "/readyz", "/livez", "/version") or len(parts) < 2 or (
+            parts[0] == "apis" and len(parts) < 4
+        ) or (parts[0] == "api" and len(parts) < 3):
+            self._authorize_path(method, path)
         if path in ("/healthz", "/readyz", "/livez"):
             body = b"ok"
             self.send_response(200)
@@ -243,6 +294,23 @@ class Handler(BaseHTTPRequestHandler):
             (subresource == "status" and rt.has_status) or (subresource == "scale" and rt.has_scale)
         ):
             raise _status_error(404, f"the server could not find the requested resource ({method} {path})")
+        named = name or (field_selector_name(query.get("fieldSelector")) if method == "GET" else "")
+        attrs = Attributes(
+            verb=resource_verb(method, named=name is not None, watch=query.get("watch", "").lower() in ("1", "true")),
+            group=rt.group,
+            resource=rt.plural,
+            subresource=subresource,
+            namespace=namespace or "",
+            name=named or "",
+        )
+        self._authorize(attrs)
+        if (
+            method == "PATCH"
+            and content_type == APPLY_PATCH
+            and name is not None
+            and self.state.store.stored(rt, namespace, name) is None
+        ):  # server-side apply that creates: kube-apiserver also checks `create`
+            self._authorize(Attributes("create", rt.group, rt.plural, subresource, namespace or "", name))
         if name is None:
             return self._collection(method, rt, namespace, query, raw)
         return self._item(method, rt, namespace, name, subresource, query, content_type, raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,8 +17,9 @@ from kubernetes import client as k8s
 
 from canary_testkit.kube.errors import StatusError
 from canary_testkit.kube.faults import FaultRule, parse_pattern
+from canary_testkit.kube.rbac import ADMIN_TOKEN, RBAC_GROUP, Authenticator, Policy
 from canary_testkit.kube.registry import BUILTIN, Registry, ResourceType
-from canary_testkit.kube.server import RequestRecord, ServerState, SimHTTPServer
+from canary_testkit.kube.server import Denial, RequestRecord, ServerState, SimHTTPServer
 from canary_testkit.kube.store import MERGE_PATCH, Store
 from canary_testkit.kube.workloads import Controllers
 
@@ -28,6 +30,10 @@ _JOIN_SECONDS = 10.0
 
 class KubeSim:
     """A simulated cluster: start it, point a kubeconfig or `api_client()` at `url`, stop it.
+
+    Requests are authenticated by bearer token and authorized by RBAC (see `canary_testkit.kube.rbac`):
+    `api_client()` and `write_kubeconfig()` use the admin token (group system:masters) unless given the
+    token of a ServiceAccount (`service_account_token`) or user (`user_token`).
 
     `rollout_step_seconds` is the period of the background tick that advances Deployment rollouts
     (None: only `step_rollouts()` advances them, for deterministic tests).
@@ -50,12 +56,15 @@ class KubeSim:
         self.registry = Registry(BUILTIN)
         self.store = Store(self.registry, history_size=history_size)
         self.controllers = Controllers(self.store, self.registry)
+        self.authenticator = Authenticator(self._service_account_exists)
         self._state = ServerState(
             self.store,
             self.registry,
             bookmark_interval=bookmark_interval,
             watch_timeout=watch_timeout_seconds,
             request_log_size=request_log_size,
+            authenticator=self.authenticator,
+            policy=Policy(self._rbac_objects),
         )
         self._host, self._port = host, port
         self._rollout_step = rollout_step_seconds
@@ -142,13 +151,31 @@ class KubeSim:
     def url(self) -> str:
         return f"http://{self._host}:{self._port}"
 
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
-        """A kubeconfig with one context `kube-sim` pointing at this server (any token is accepted)."""
+    def _service_account_exists(self, namespace: str, name: str) -> bool:
+        return self.store.stored(self.resource("v1", "serviceaccounts"), namespace, name) is not None
+
+    def _rbac_objects(self, plural: str, namespace: str | None) -> builtins.list[dict[str, Any]]:
+        return self.store.objects(self.resource(f"{RBAC_GROUP}/v1", plural), namespace)
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A new bearer token of the ServiceAccount NAMESPACE/NAME (valid while the ServiceAccount exists)."""
+        token = f"sa.{namespace}.{name}.{secrets.token_hex(8)}"
+        self.authenticator.add_service_account(token, namespace, name)
+        return token
+
+    def user_token(self, name: str, groups: Iterable[str] = ()) -> str:
+        """A new bearer token of user NAME in GROUPS (and system:authenticated)."""
+        token = f"user.{name}.{secrets.token_hex(8)}"
+        self.authenticator.add_user(token, name, groups)
+        return token
+
+    def write_kubeconfig(self, path: str | Path, namespace: str = "default", token: str = ADMIN_TOKEN) -> Path:
+        """A kubeconfig with one context `kube-sim` pointing at this server, as the admin unless `token`."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "kube-sim", "cluster": {"server": self.url}}],
-            "users": [{"name": "kube-sim", "user": {"token": "kube-sim-token"}}],
+            "users": [{"name": "kube-sim", "user": {"token": token}}],
             "contexts": [
                 {"name": "kube-sim", "context": {"cluster": "kube-sim", "user": "kube-sim", "namespace": namespace}}
             ],
@@ -158,10 +185,10 @@ class KubeSim:
         target.write_text(yaml.safe_dump(config, sort_keys=False))
         return target
 
-    def api_client(self) -> k8s.ApiClient:
-        """A `kubernetes.client.ApiClient` for this server; closed by `stop()`."""
+    def api_client(self, token: str = ADMIN_TOKEN) -> k8s.ApiClient:
+        """A `kubernetes.client.ApiClient` for this server (as the admin unless `token`); closed by `stop()`."""
         configuration = k8s.Configuration(host=self.url)
-        configuration.api_key = {"BearerToken": "kube-sim-token"}
+        configuration.api_key = {"BearerToken": token}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
         api = k8s.ApiClient(configuration)
         self._clients.append(api)
@@ -306,3 +333,12 @@ class KubeSim:
 
     def clear_requests(self) -> None:
         self._state.requests.clear()
+        self._state.denials.clear()
+
+    @property
+    def denials(self) -> builtins.list[Denial]:
+        """Requests RBAC refused so far (oldest first): user, method, path and the 403 message."""
+        return list(self._state.denials)
+
+    def denials_for(self, user: str) -> builtins.list[Denial]:
+        return [d for d in self._state.denials if d.user == user]

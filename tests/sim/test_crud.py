@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from canary_testkit.kube import KubeSim
+from canary_testkit.kube import ADMIN_TOKEN, KubeSim
 
 from .manifests import deployment
 
@@ -171,7 +171,8 @@ def test_unknown_resource_is_a_404_status(sim: KubeSim) -> None:
         "/api/v1/namespaces/default/pods/x/log",
     ):
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(sim.url + path, timeout=5)
+            request = urllib.request.Request(sim.url + path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            urllib.request.urlopen(request, timeout=5)
         assert err.value.code == 404
         body = json.loads(err.value.read())
         assert (body["kind"], body["code"], body["reason"]) == ("Status", 404, "NotFound")
