@@ -2,8 +2,10 @@
 
 `template_hash` is the controller's identity of a revision: the same pod template hashes the same
 whether read from a Deployment or from one of its ReplicaSets. `update_deployment` re-reads before
-writing, drops the write when the template changed since the verdict, and writes with a
-resourceVersion-guarded PUT, retrying 409 Conflicts on a fresh read.
+writing, drops the write when the template changed since the verdict, and sends only what changed as a
+JSON merge patch that carries `metadata.resourceVersion` (the API server refuses it with 409 Conflict
+when the object moved on, exactly as a guarded PUT), retrying 409 Conflicts on a fresh read. Patches
+need only the `patch` verb, and leave every field the controller did not mean to change to its owner.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+MERGE_PATCH = "application/merge-patch+json"
 
 WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error"]
 Mutation = Callable[[JsonObject], JsonObject | None]
@@ -81,6 +84,21 @@ def replicaset_template_for_undo(rs: JsonObject) -> JsonObject:
     controller's own annotations on the Deployment survive a rollback.
     """
     return _template_without_hash_label(rs)
+
+
+def merge_patch_between(current: Any, desired: Any) -> JsonObject:
+    """The JSON merge patch (RFC 7386) that turns `current` into `desired` (two JSON objects): changed and
+    new keys with their value, removed keys as null, maps recursively, lists whole."""
+    patch: JsonObject = {key: None for key in current if key not in desired}
+    for key, value in desired.items():
+        old = current.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            nested = merge_patch_between(old, value)
+            if nested:
+                patch[key] = nested
+        elif key not in current or value != old:
+            patch[key] = value
+    return patch
 
 
 def revision(obj: JsonObject) -> int | None:
@@ -175,8 +193,8 @@ class Deployments:
         expect_template_hash: str | None,
         max_conflicts: int = 5,
     ) -> WriteOutcome:
-        """Read, check, mutate a deep copy, PUT guarded by resourceVersion; on 409 start over (at most
-        `max_conflicts` times).
+        """Read, check, mutate a deep copy, send the difference as a merge patch guarded by resourceVersion;
+        on 409 start over (at most `max_conflicts` times).
 
         - `template-changed`: the template hash is no longer `expect_template_hash`; nothing written.
         - `unchanged`: `mutate` returned None or an equal object; nothing written.
@@ -203,11 +221,11 @@ class Deployments:
             desired = mutate(copy.deepcopy(current))
             if desired is None or desired == current:
                 return WriteOutcome(status="unchanged", deployment=current, conflicts=conflicts)
-            guard = (current.get("metadata") or {}).get("resourceVersion")
-            desired.setdefault("metadata", {}).update(name=name, namespace=namespace, resourceVersion=guard)
+            patch = merge_patch_between(current, desired)
+            patch.setdefault("metadata", {})["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
             try:
-                written = send_json(self._api_client, "PUT", DEPLOYMENT_PATH, desired, timeout=self._timeout,
-                                    path_params={"namespace": namespace, "name": name})
+                written = send_json(self._api_client, "PATCH", DEPLOYMENT_PATH, patch, timeout=self._timeout,
+                                    path_params={"namespace": namespace, "name": name}, content_type=MERGE_PATCH)
             except Exception as e:
                 status = status_of(e)
                 if status == 409 and conflicts < max_conflicts:

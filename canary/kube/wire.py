@@ -56,8 +56,10 @@ def send_json(
     *,
     path_params: dict[str, str],
     timeout: Any = REQUEST_TIMEOUT,
+    content_type: str = "application/json",
 ) -> JsonObject:
-    """POST or PUT `body` exactly as given to `path` (a template like `/api/v1/namespaces/{namespace}/events`).
+    """POST, PUT or PATCH `body` exactly as given to `path` (a template like
+    `/api/v1/namespaces/{namespace}/events`); a PATCH names its patch type in `content_type`.
 
     The generated create/replace methods validate the body into a model first, which reformats
     MicroTime fields (dropping `.000000`, which the API server rejects) and refuses fields the model
@@ -68,7 +70,7 @@ def send_json(
         path,
         path_params=path_params,
         query_params=[],
-        header_params={"Accept": "application/json", "Content-Type": "application/json"},
+        header_params={"Accept": "application/json", "Content-Type": content_type},
         body=body,
         auth_settings=["BearerToken"],
     )

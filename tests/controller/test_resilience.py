@@ -46,7 +46,7 @@ def test_conflicting_write_on_rollback_is_retried_and_rolls_back_once(env: Clust
         env.wait_phase(ns, "checkout", "Succeeded")
         env.set_image(ns, "checkout", "bad")
         env.wait_phase(ns, "checkout", "Analysing")
-        env.sim.fail_next(f"PUT /apis/apps/v1/namespaces/{ns}/deployments/checkout", status=409, times=2)
+        env.sim.fail_next(f"PATCH /apis/apps/v1/namespaces/{ns}/deployments/checkout", status=409, times=2)
         env.wait_phase(ns, "checkout", "RolledBack")
         assert env.image(ns, "checkout") == "v1"
         assert len(env.wait_events(ns, "checkout", "RolledBack")) == 1
@@ -70,7 +70,7 @@ def test_leader_failover_within_the_lease(env: Cluster) -> None:
     ns = "res-leader"
     guarded(env, ns)
     lease = {"leader_elect": True, "lease_duration_seconds": 3, "renew_deadline_seconds": 2,
-             "retry_period_seconds": 0.5, "lease_namespace": "default"}
+             "retry_period_seconds": 0.5, "lease_namespace": env.identity.namespace}
     with env.controller(identity="a", **lease) as a, env.controller(identity="b", **lease) as b:
         leaders = wait_for("one leader", lambda: [x for x in (a, b) if x.runtime.is_leader] or None)
         assert len(leaders) == 1

@@ -3,11 +3,10 @@ creates ReplicaSets with revision annotations and pod-template-hash labels)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from kube_testkit import wait_until
-from kubernetes.client import ApiClient
 
 from canary.kube import (
     Deployments,
@@ -16,7 +15,9 @@ from canary.kube import (
     revision,
     template_hash,
 )
+from canary.kube.deployments import merge_patch_between
 from canary_testkit.kube import KubeSim
+from canary_testkit.kube.identity import install_controller_identity
 
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/default/deployments/web"
 
@@ -43,13 +44,39 @@ def set_image(image: str) -> Callable[[dict], dict]:
     return mutate
 
 
-def puts(sim: KubeSim) -> int:
-    return sum(1 for r in sim.requests if r.method == "PUT" and r.path == DEPLOYMENT_PATH)
+def writes(sim: KubeSim) -> int:
+    return sum(1 for r in sim.requests if r.method == "PATCH" and r.path == DEPLOYMENT_PATH)
 
 
 @pytest.fixture
-def deployments(api: ApiClient) -> Deployments:
-    return Deployments(api)
+def deployments(sim: KubeSim) -> Iterator[Deployments]:
+    """As the controller runs: the ServiceAccount of manifests/ with its RBAC rules (which grant `patch`, not
+    `update`); nothing it sends may be refused."""
+    identity = install_controller_identity(sim)
+    yield Deployments(sim.api_client(identity.token))
+    assert not sim.denials_for(identity.user)
+
+
+def test_merge_patch_between_sends_only_the_difference() -> None:
+    current = {"metadata": {"annotations": {"a": "1", "b": "2"}, "name": "web"},
+               "spec": {"paused": True, "replicas": 2, "template": {"containers": [{"image": "x:1"}, {"image": "y"}]}}}
+    desired = {"metadata": {"annotations": {"a": "1", "c": "3"}, "name": "web"},
+               "spec": {"replicas": 2, "template": {"containers": [{"image": "x:2"}, {"image": "y"}]}}}
+    assert merge_patch_between(current, desired) == {
+        "metadata": {"annotations": {"b": None, "c": "3"}},
+        "spec": {"paused": None, "template": {"containers": [{"image": "x:2"}, {"image": "y"}]}},
+    }
+    assert merge_patch_between(current, current) == {}
+
+
+def test_a_guarded_write_is_a_merge_patch_carrying_the_resource_version(
+    sim: KubeSim, deployments: Deployments, created: dict
+) -> None:
+    sim.clear_requests()
+    outcome = deployments.set_paused("default", "web", True, expect_template_hash=template_hash(created))
+    assert outcome.status == "written", outcome.reason
+    (write,) = [r for r in sim.requests if r.path == DEPLOYMENT_PATH and r.method != "GET"]
+    assert (write.method, write.content_type) == ("PATCH", "application/merge-patch+json")
 
 
 @pytest.fixture
@@ -132,12 +159,12 @@ def test_undo_writes_back_the_previous_template_like_kubectl(
 def test_update_retries_injected_conflicts_and_writes_once(
     sim: KubeSim, deployments: Deployments, created: dict
 ) -> None:
-    sim.fail_next(f"PUT {DEPLOYMENT_PATH}", 409, times=2)
+    sim.fail_next(f"PATCH {DEPLOYMENT_PATH}", 409, times=2)
     sim.clear_requests()
     outcome = deployments.update_deployment("default", "web", set_image("web:2"),
                                             expect_template_hash=template_hash(created))
     assert outcome.status == "written" and outcome.conflicts == 2
-    assert puts(sim) == 3
+    assert writes(sim) == 3
     assert image_of(sim) == "web:2"
     after = sim.get("apps/v1", "deployments", "default", "web")
     assert after is not None and after["metadata"]["generation"] == created["metadata"]["generation"] + 1
@@ -146,7 +173,7 @@ def test_update_retries_injected_conflicts_and_writes_once(
 def test_update_gives_up_after_max_conflicts_without_writing(
     sim: KubeSim, deployments: Deployments, created: dict
 ) -> None:
-    sim.fail_next(f"PUT {DEPLOYMENT_PATH}", 409, times=3)
+    sim.fail_next(f"PATCH {DEPLOYMENT_PATH}", 409, times=3)
     outcome = deployments.update_deployment("default", "web", set_image("web:2"),
                                             expect_template_hash=template_hash(created), max_conflicts=2)
     assert outcome.status == "conflict" and outcome.conflicts == 3
@@ -161,7 +188,7 @@ def test_a_concurrent_writer_causes_a_real_conflict_that_is_merged_on_retry(
 
     def pause_and_race(d: dict) -> dict:
         calls.append(d["metadata"]["resourceVersion"])
-        if len(calls) == 1:  # someone else writes between our read and our PUT
+        if len(calls) == 1:  # someone else writes between our read and our patch
             sim.patch("apps/v1", "deployments", "default", "web", {"metadata": {"labels": {"team": "shop"}}})
         d["spec"]["paused"] = True
         return d
@@ -186,7 +213,7 @@ def test_template_changed_since_the_verdict_drops_the_write(
     )
     assert outcome.status == "template-changed"
     assert verdict_hash in outcome.reason and "write dropped" in outcome.reason
-    assert called == [] and puts(sim) == 0
+    assert called == [] and writes(sim) == 0
     assert image_of(sim) == "web:2"
 
 
@@ -218,7 +245,7 @@ def test_nothing_to_do_and_not_found_are_reported_without_writing(
     assert same.status == "unchanged"
     missing = deployments.update_deployment("default", "absent", set_image("x"), expect_template_hash=None)
     assert missing.status == "not-found" and "default/absent" in missing.reason
-    assert puts(sim) == 0
+    assert writes(sim) == 0
 
 
 def test_rejected_write_is_an_error_naming_the_deployment(deployments: Deployments, created: dict) -> None:
