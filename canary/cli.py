@@ -19,6 +19,7 @@ from canary.config.units import parse_duration
 from canary.controller.commands import register as register_controller_commands
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
+from canary.rbac_cli import rbac_app
 from canary.stack.cli import stack_app
 from canary.stack.cli import up as stack_up
 
@@ -203,6 +204,7 @@ def _register_demo() -> None:
 
 app.add_typer(notify_app, name="notify")
 app.add_typer(stack_app, name="stack")
+app.add_typer(rbac_app, name="rbac")
 app.command("up")(stack_up)
 _register_demo()
 

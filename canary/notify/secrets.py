@@ -69,9 +69,11 @@ class SecretResolver:
             secret = self.api.read_namespaced_secret(where.name, where.namespace)
         except ApiException as exc:
             transient = exc.status is None or exc.status >= 500 or exc.status == 429
-            what = {404: "not found", 403: "forbidden: the controller may not read it"}.get(
-                exc.status or 0, f"API answered {exc.status} {exc.reason}"
+            forbidden = (
+                "forbidden: the controller may not read it "
+                f"(grant it with: canary rbac grant-secrets -n {where.namespace} --secret {where.name} --apply)"
             )
+            what = {404: "not found", 403: forbidden}.get(exc.status or 0, f"API answered {exc.status} {exc.reason}")
             raise SecretError(f"{where}: {what}", transient=transient) from None
         except (Urllib3Error, OSError) as exc:
             raise SecretError(f"{where}: Kubernetes API unreachable: {type(exc).__name__}", transient=True) from None

@@ -25,9 +25,11 @@ from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.rbac import secret_grant
 from canary_testkit.demo import scenario as sc
 from canary_testkit.demo.record import Recorder
 from canary_testkit.kube import KubeSim
+from canary_testkit.kube.identity import ControllerIdentity, install_controller_identity
 from canary_testkit.prometheus import PrometheusServer
 from canary_testkit.slack import SlackSim
 from canary_testkit.tempo import TempoServer
@@ -98,22 +100,32 @@ class DemoEnvironment:
     mirror: Notifier | None
     mirrored: list[str]
     """Keys of the events delivered to the mirror webhook."""
+    identity: ControllerIdentity
+    """The controller runs as the ServiceAccount of manifests/, with exactly its RBAC rules."""
     _stack: ExitStack
 
     def stop(self) -> None:
         """Stop every piece, newest first. Safe to call twice."""
         self._stack.close()
 
+    def refused(self) -> list[str]:
+        """kube-apiserver's message for every request of the controller that RBAC refused."""
+        return [d.message for d in self.sim.denials_for(self.identity.user)]
+
     # -- the cluster, as a user with kubectl would change it --------------------------------------
 
     def configure(self, pace: sc.Pace) -> None:
-        """The `shop` namespace, the Slack Secret and the ServiceSLO ConfigMap."""
+        """The `shop` namespace, the Slack Secret (readable by the controller through the Role and RoleBinding
+        of `canary rbac grant-secrets`) and the ServiceSLO ConfigMap."""
         self.sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": sc.NAMESPACE}})
         self.sim.create({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": sc.SLACK_SECRET, "namespace": sc.NAMESPACE},
             "stringData": {"url": self.slack.url},
         })
+        account = (self.identity.namespace, self.identity.service_account)
+        for obj in secret_grant(sc.NAMESPACE, [sc.SLACK_SECRET], account):
+            self.sim.apply(obj, manager="canary", force=True)
         self.sim.create({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": f"slo-{sc.DEPLOYMENT}", "namespace": sc.NAMESPACE,
@@ -177,6 +189,8 @@ def start_environment(
                      lambda: KubeSim(rollout_step_seconds=pace.rollout_step).start())
         stack.callback(sim.stop)
         kubeconfig = sim.write_kubeconfig(workdir / "kubeconfig", namespace=sc.NAMESPACE)
+        identity = install_controller_identity(sim)
+        controller_kubeconfig = sim.write_kubeconfig(workdir / "controller-kubeconfig", token=identity.token)
         tempo = _start("the Tempo endpoint", lambda: TempoServer().start())
         stack.callback(tempo.stop)
         traffic = _start("the traffic generator", lambda: TrafficGenerator(
@@ -191,7 +205,7 @@ def start_environment(
         slack = _start("the Slack webhook receiver", lambda: SlackSim().start())
         stack.callback(slack.stop)
         settings = ControllerSettings(
-            mimir_url=prometheus.url, tempo_url=tempo.url, kubeconfig=str(kubeconfig),
+            mimir_url=prometheus.url, tempo_url=tempo.url, kubeconfig=str(controller_kubeconfig),
             listen_host="127.0.0.1", listen_port=metrics_port, resync_seconds=pace.resync,
             cluster_name="demo", log_format="text",
         )
@@ -219,4 +233,4 @@ def start_environment(
         with contextlib.suppress(Exception):
             stack.close()
         raise
-    return DemoEnvironment(sim, prometheus, slack, app, endpoints, mirror, mirrored, stack)
+    return DemoEnvironment(sim, prometheus, slack, app, endpoints, mirror, mirrored, identity, stack)

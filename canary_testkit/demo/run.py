@@ -86,6 +86,9 @@ def _play(
             story.run()
         except StoryError as err:
             error = str(err)
+    refused = env.refused()
+    if error is None and refused:
+        error = f"RBAC refused {len(refused)} request(s) of the controller; the first: {refused[0]}"
     console.print()
     messages = env.slack.messages
     for index, message in enumerate(messages, 1):

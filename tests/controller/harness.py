@@ -1,6 +1,7 @@
 """A whole cluster on 127.0.0.1 for the controller tests: the simulated Kubernetes API, a traffic
 generator serving OBI metrics for whatever ReplicaSets exist, and a real Prometheus scraping it.
-The controller under test is the production ControllerApp pointed at them."""
+The controller under test is the production ControllerApp pointed at them, running as the ServiceAccount
+of `manifests/` with exactly the RBAC rules rendered from there: a request that RBAC refuses fails the test."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from canary.controller.app import ControllerApp
 from canary.controller.settings import ControllerSettings
 from canary.controller.status import CanaryStatus, read_status
 from canary.notify.settings import DeliveryPolicy
+from canary.rbac import secret_grant
 from canary_testkit.kube import KubeSim
+from canary_testkit.kube.identity import ControllerIdentity, install_controller_identity
 from canary_testkit.prometheus import PrometheusServer
 from canary_testkit.slack import SlackSim
 from canary_testkit.traffic import Profile, TrafficGenerator
@@ -63,6 +66,10 @@ class Cluster:
     prometheus: PrometheusServer
     slack: SlackSim
     kubeconfig: Path
+    """The admin's kubeconfig (what a user runs `canary status|abort|promote` with)."""
+    identity: ControllerIdentity
+    controller_kubeconfig: Path
+    """The controller's: its ServiceAccount token."""
 
     # -- objects ---------------------------------------------------------------------------------
 
@@ -72,12 +79,16 @@ class Cluster:
         return name
 
     def slo(self, namespace: str, name: str, service: str, *, slack: bool = False, **spec: Any) -> None:
-        """A ServiceSLO ConfigMap; with `slack`, notifications go to the Slack sim through a Secret."""
+        """A ServiceSLO ConfigMap; with `slack`, notifications go to the Slack sim through a Secret that the
+        controller may read by the Role and RoleBinding `canary rbac grant-secrets` makes."""
         if slack:
             self.sim.create({
                 "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"slack-{name}", "namespace": namespace},
                 "stringData": {"url": self.slack.url},
             })
+            for obj in secret_grant(namespace, [f"slack-{name}"], (self.identity.namespace,
+                                                                  self.identity.service_account)):
+                self.sim.apply(obj, manager="canary", force=True)
             spec["notify"] = {"slack": {"webhookSecretRef": {"name": f"slack-{name}", "key": "url"},
                                         "channel": f"#{service}", "mention": "@oncall"}}
         doc = {**SLO_TEMPLATE, "metadata": {"name": name}, "spec": {**SLO_TEMPLATE["spec"], "service": service, **spec}}
@@ -169,7 +180,7 @@ class Cluster:
 
     def settings(self, **overrides: Any) -> ControllerSettings:
         values: dict[str, Any] = {
-            "mimir_url": self.prometheus.url, "kubeconfig": str(self.kubeconfig), "listen_host": "127.0.0.1",
+            "mimir_url": self.prometheus.url, "kubeconfig": str(self.controller_kubeconfig), "listen_host": "127.0.0.1",
             "listen_port": 0, "resync_seconds": 5.0, "log_format": "text", **overrides,
         }
         return ControllerSettings(**values)
@@ -181,19 +192,24 @@ class Cluster:
         logger = logging.getLogger("canary")
         level = logger.level
         logger.setLevel(logging.INFO)  # as `canary run` logs: every INFO line (decisions, checks) is built
+        denied = len(self.sim.denials_for(self.identity.user))
         app.start(sync_timeout=10)
         try:
             yield app
         finally:
             app.stop()
             logger.setLevel(level)
+        refused = self.sim.denials_for(self.identity.user)[denied:]
+        assert not refused, "RBAC refused the controller:\n" + "\n".join(d.message for d in refused)
 
 
 @contextmanager
 def cluster(tmp: Path) -> Iterator[Cluster]:
     with KubeSim(rollout_step_seconds=0.5) as sim:
         kubeconfig = sim.write_kubeconfig(tmp / "kubeconfig")
+        identity = install_controller_identity(sim)
+        controller_kubeconfig = sim.write_kubeconfig(tmp / "controller-kubeconfig", token=identity.token)
         with TrafficGenerator(sim, PROFILES, default=HEALTHY, seed=7) as traffic, PrometheusServer(
             scrape_configs=[traffic.scrape_config()], scrape_interval="1s"
         ) as prometheus, SlackSim() as slack:
-            yield Cluster(sim, traffic, prometheus, slack, kubeconfig)
+            yield Cluster(sim, traffic, prometheus, slack, kubeconfig, identity, controller_kubeconfig)

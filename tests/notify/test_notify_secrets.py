@@ -18,7 +18,9 @@ from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
+from canary.rbac import secret_grant
 from canary_testkit.kube import KubeSim
+from canary_testkit.kube.identity import install_controller_identity
 from canary_testkit.slack import Reply, SlackSim
 
 WHERE = SecretLocation(namespace="shop", name="slack-webhook", key="url")
@@ -72,6 +74,22 @@ def test_url_is_read_from_the_secret_and_cached_for_the_ttl(kube: KubeSim, slack
     with pytest.raises(SecretError, match=r"Secret shop/slack-webhook key 'url': not found") as missing:
         resolver.url(WHERE)
     assert not missing.value.transient
+
+
+def test_a_secret_the_controller_may_not_read_says_how_to_grant_it(kube: KubeSim, slack: SlackSim) -> None:
+    identity = install_controller_identity(kube)
+    put_secret(kube, "ungranted", {"url": slack.url})
+    resolver = SecretResolver(CoreV1Api(kube.api_client(identity.token)), ttl=0)
+    with pytest.raises(SecretError) as refused:
+        resolver.url(SecretLocation(namespace="shop", name="ungranted"))
+    assert str(refused.value) == (
+        "Secret shop/ungranted key 'url': forbidden: the controller may not read it "
+        "(grant it with: canary rbac grant-secrets -n shop --secret ungranted --apply)"
+    )
+    assert not refused.value.transient
+    for obj in secret_grant("shop", ["ungranted"], (identity.namespace, identity.service_account)):
+        kube.apply(obj, manager="canary")
+    assert resolver.url(SecretLocation(namespace="shop", name="ungranted")).get_secret_value() == slack.url
 
 
 def test_secret_problems_name_the_secret_and_key_but_never_the_value(kube: KubeSim, slack: SlackSim) -> None:
