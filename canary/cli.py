@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 
@@ -17,6 +18,7 @@ from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
 from canary.controller.commands import register as register_controller_commands
+from canary.errors import CanaryGroup, ExitCode
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
 from canary.rbac_cli import rbac_app
@@ -28,6 +30,7 @@ app = typer.Typer(
     help="mop-canary: canary analysis and automatic rollback guarded by Mimir and Tempo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=CanaryGroup,
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -44,8 +47,15 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="CANARY_DEBUG", help="Show the traceback of an unexpected error.")
+    ] = False,
 ) -> None:
-    """mop-canary command line."""
+    """mop-canary command line.
+
+    Exit codes: 0 ok/pass, 1 fail/differs/invalid, 2 inconclusive (analyze), 3 backend error
+    (API server, Mimir, Tempo), 4 usage or bad input, 5 internal error.
+    """
 
 
 @app.command()
@@ -68,8 +78,24 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-EXIT_CODES = {Phase.PASS: 0, Phase.FAIL: 1, Phase.INCONCLUSIVE: 2, Phase.ERROR: 3}
-EXIT_BAD_INPUT = 4
+EXIT_CODES = {
+    Phase.PASS: ExitCode.OK, Phase.FAIL: ExitCode.FAIL, Phase.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
+    Phase.ERROR: ExitCode.BACKEND,
+}
+EXIT_BAD_INPUT = ExitCode.BAD_INPUT
+
+
+def _url(option: str, value: str | None) -> str | None:
+    """A backend URL given on the command line: http(s) with a host, or a one-line bad-input error."""
+    if value is None:
+        return None
+    try:
+        parsed = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise _bad_input(f"{option}: {value!r} is not a URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise _bad_input(f"{option}: {value!r} is not an http(s) URL with a host (e.g. http://mimir:8080/prometheus)")
+    return value
 
 
 def _bad_input(message: str) -> typer.Exit:
@@ -126,6 +152,8 @@ def analyze(
 
     slo = _pick_slo(slo_file, slo_name)
     spec = slo.spec
+    mimir_url = _url("--mimir-url", mimir_url) or mimir_url
+    tempo_url = _url("--tempo-url", tempo_url)
     try:
         seconds = parse_duration(window) if window else spec.analysis.window
     except ValueError as exc:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import urllib3.exceptions
 from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.text import Text
 
 from canary.controller.annotations import ABORT, PROMOTE, SKIP, is_enabled
-from canary.controller.observe import meta
-from canary.controller.status import read_status
+from canary.controller.statusview import DeploymentView
+from canary.errors import ExitCode, describe, fail
 from canary.kube.client import load_api_client
-from canary.kube.deployments import revision
 
 console = Console()
 err_console = Console(stderr=True)
@@ -58,7 +60,7 @@ def run(
         settings = load_settings(config, flags)
     except (ValidationError, ValueError, OSError) as exc:
         err_console.print(f"[red]error[/red] invalid settings: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     logs.configure(settings.log_format)
     app = ControllerApp(settings)
     stop = threading.Event()
@@ -75,55 +77,104 @@ def _api(kubeconfig: str | None, context: str | None) -> AppsV1Api:
     return AppsV1Api(load_api_client(kubeconfig, context))
 
 
-def _age(since: datetime | None) -> str:
-    if since is None:
-        return "-"
-    seconds = int((datetime.now(UTC) - since).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+class StatusOutput(StrEnum):
+    WIDE = "wide"
+    JSON = "json"
+    YAML = "yaml"
+
+
+def _split_ref(ref: str, namespace: str | None) -> tuple[str, str]:
+    ns, sep, name = ref.partition("/")
+    if not sep:
+        ns, name = namespace or "default", ref
+    if not ns or not name or "/" in name:
+        raise fail(f"expected NAMESPACE/NAME (or NAME with -n), got {ref!r}", ExitCode.BAD_INPUT)
+    return ns, name
 
 
 def status(
+    ref: Annotated[
+        str | None, typer.Argument(metavar="[NAMESPACE/NAME]", help="One Deployment: the detail view.")
+    ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw in place until Ctrl-C.")] = False,
+    output: Annotated[
+        StatusOutput | None, typer.Option("--output", "-o", help="wide (more columns), json or yaml.")
+    ] = None,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between redraws with --watch.")] = 2.0,
+    updates: Annotated[int | None, typer.Option(hidden=True, min=1, help="Stop --watch after N redraws.")] = None,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """A table of guarded Deployments: mode, phase, revision, checks, last verdict, age."""
-    api = _api(kubeconfig, context)
-    listed = (
-        api.list_namespaced_deployment(namespace) if namespace else api.list_deployment_for_all_namespaces()
-    )
-    table = Table(title="guarded Deployments", title_justify="left")
-    for column in ("deployment", "mode", "phase", "revision", "passed", "failed", "last verdict", "age"):
-        table.add_column(column)
-    rows = 0
-    for item in listed.items:
-        obj = api.api_client.sanitize_for_serialization(item)
-        annotations = meta(obj).get("annotations") or {}
-        if not is_enabled(annotations):
-            continue
-        st, problem = read_status(annotations)
-        ref = f"{meta(obj).get('namespace')}/{meta(obj)['name']}"
-        rows += 1
-        if st is None:
-            table.add_row(ref, "-", problem or "not seen yet", str(revision(obj) or '-'), "-", "-", "-", "-")
-            continue
-        verdict = st.last_verdict.phase.value if st.last_verdict else "-"
-        table.add_row(
-            ref, st.mode.value, st.phase.value, st.revision or str(revision(obj) or '-'), str(st.checks_passed),
-            str(st.checks_failed), verdict, _age(st.started_at or st.updated_at),
-        )
+    """Guarded Deployments with their phase and why; NAMESPACE/NAME: revisions, ReplicaSets and pods, each
+    check with canary/baseline/limit/confidence, what happens next, the last decisions, pending notifications."""
+    import yaml
+    from rich.live import Live
+
+    from canary.controller.statusrender import detail, list_table
+    from canary.controller.statusview import StatusReader, status_document
+
+    target = _split_ref(ref, namespace) if ref else None
+    reader = StatusReader(load_api_client(kubeconfig, context))
     out = console if console.is_terminal else Console(width=160)  # pipes and logs: never truncate names
-    out.print(table if rows else "no Deployment is annotated canary.mop.dev/enabled=true")
+
+    def views() -> list[DeploymentView]:
+        if target is None:
+            return reader.list(namespace)
+        found = reader.get(*target)
+        if found is None:
+            raise fail(f"Deployment {target[0]}/{target[1]} not found", ExitCode.BAD_INPUT)
+        return [found]
+
+    def render(items: list[DeploymentView]) -> RenderableType:
+        if target is not None:
+            return detail(items[0])
+        if not items:
+            return Text("no Deployment is annotated canary.mop.dev/enabled=true")
+        return list_table(items, wide=output is StatusOutput.WIDE)
+
+    def emit(items: list[DeploymentView]) -> None:
+        document = status_document(items)
+        if output is StatusOutput.JSON:
+            print(json.dumps(document, indent=2))
+        else:
+            print("---\n" + yaml.safe_dump(document, sort_keys=False), end="")
+
+    structured = output in (StatusOutput.JSON, StatusOutput.YAML)
+    first = views()
+    if not watch:
+        if structured:
+            emit(first)
+        else:
+            out.print(render(first))
+        return
+    shown = 0
+    try:
+        if structured:
+            emit(first)
+            while updates is None or shown < updates:
+                time.sleep(interval)
+                emit(views())
+                shown += 1
+            return
+        with Live(render(first), console=out, auto_refresh=False, redirect_stderr=False) as live:
+            while updates is None or shown < updates:
+                time.sleep(interval)
+                try:
+                    live.update(render(views()), refresh=True)
+                except (typer.Exit, ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+                    message = describe(exc)[1] if not isinstance(exc, typer.Exit) else "not found"
+                    live.update(Text(f"error {message} (retrying every {interval:g}s)", style="red"), refresh=True)
+                shown += 1
+    except KeyboardInterrupt:
+        return
 
 
 def _request(ref: str, annotations: dict[str, str], kubeconfig: str | None, context: str | None, what: str) -> None:
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         err_console.print(f"[red]error[/red] expected NAMESPACE/NAME, got {ref!r}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.BAD_INPUT)
     api = _api(kubeconfig, context)
     try:
         current = api.read_namespaced_deployment(name, namespace)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
+from canary.errors import ExitCode
 from canary.kube.client import KubeConfigError, load_api_client
 from canary.stack.apply import Applier, ApplyError, ApplyObserver, ApplyReport, Change, Manifest, ObjectResult
 from canary.stack.kustomize import KustomizeError, load_kustomization
@@ -63,16 +64,17 @@ ManifestsOption = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: ExitCode = ExitCode.BACKEND) -> typer.Exit:
+    """Exit codes as `kubectl diff`: never 1 (which `diff` uses for "differs") for an error."""
     err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return typer.Exit(int(code))
 
 
 def _render(env: str, profile: str | None, stack_dir: Path | None) -> list[Manifest]:
     try:
         return render(env, profile, stack_dir)
     except RenderError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), ExitCode.BAD_INPUT) from None
 
 
 class _ProgressObserver(ApplyObserver):
@@ -111,7 +113,7 @@ def _apply(
     try:
         api_client = load_api_client(kubeconfig, context)
     except KubeConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), ExitCode.BAD_INPUT) from None
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
         console=console, transient=False,
@@ -159,12 +161,16 @@ def diff_command(
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,
 ) -> None:
-    """Show what `apply` would change (server-side dry run); exit 1 when something would change."""
+    """Show what `apply` would change (server-side dry run).
+
+    Exit codes as `kubectl diff`: 0 no difference, 1 something would change, 3 the cluster cannot be reached
+    or refused an object, 4 bad input (environment, kubeconfig).
+    """
     objects = _render(env, profile, stack_dir)
     try:
         api_client = load_api_client(kubeconfig, context)
     except KubeConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), ExitCode.BAD_INPUT) from None
     try:
         with api_client:
             report = Applier(api_client, dry_run=True).apply(objects, wait=False)
@@ -180,7 +186,7 @@ def diff_command(
         highlight=False,
     )
     if report.changed:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.FAIL))
 
 
 def up(
@@ -199,5 +205,5 @@ def up(
     try:
         controller = load_kustomization(manifests or repo_dir("manifests"))
     except KustomizeError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc), ExitCode.BAD_INPUT) from None
     _apply(stack + controller, kubeconfig, context, dry_run, timeout, wait)

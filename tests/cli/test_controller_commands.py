@@ -42,8 +42,9 @@ def test_status_lists_guarded_deployments_only(cluster: tuple[KubeSim, str]) -> 
     result = runner.invoke(app, ["status", "--kubeconfig", kubeconfig, "-n", "default"])
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "default/checkout" in line)
-    assert "Analysing" in row and "guard" in row and " 7 " in row and " 4 " in row and " 1 " in row
-    assert "not seen yet" in next(line for line in result.output.splitlines() if "default/fresh" in line)
+    assert "Analysing" in row and "guard" in row and " 7 " in row and "4/10 ✔ 1/3 ✖" in row
+    fresh = next(line for line in result.output.splitlines() if "default/fresh" in line)
+    assert "not seen by the controller yet" in fresh
     assert "plain" not in result.output
 
 
@@ -62,4 +63,4 @@ def test_abort_and_promote_set_the_annotations(cluster: tuple[KubeSim, str]) -> 
     missing = runner.invoke(app, ["abort", "default/nope", "--kubeconfig", kubeconfig])
     assert missing.exit_code == 1 and "404" in missing.output
     bad = runner.invoke(app, ["abort", "checkout", "--kubeconfig", kubeconfig])
-    assert bad.exit_code == 2 and "NAMESPACE/NAME" in bad.output
+    assert bad.exit_code == 4 and "NAMESPACE/NAME" in bad.output

@@ -218,12 +218,12 @@ def test_canary_up_applies_the_stack_then_the_controller_and_diff_sees_nothing_l
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     runner = CliRunner()
     bad_env = runner.invoke(app, ["stack", "render", "--env", "qa"])
-    assert bad_env.exit_code == 2 and "unknown environment 'qa'" in bad_env.output
+    assert bad_env.exit_code == 4 and "unknown environment 'qa'" in bad_env.output
     missing = runner.invoke(app, ["stack", "render", "--env", "dev", "--stack-dir", str(tmp_path)])
-    assert missing.exit_code == 1 and "is not a stack directory" in missing.output
+    assert missing.exit_code == 4 and "is not a stack directory" in missing.output
     rendered = runner.invoke(app, ["stack", "render", "--env", "dev"])
     assert rendered.exit_code == 0 and rendered.output.startswith("---\napiVersion: v1\nkind: Namespace\n")
     unreachable = runner.invoke(
         app, ["stack", "apply", "--env", "dev", "--kubeconfig", str(tmp_path / "none"), "--timeout", "5"]
     )
-    assert unreachable.exit_code == 1 and "none" in unreachable.output
+    assert unreachable.exit_code == 4 and "none" in unreachable.output

@@ -1,0 +1,181 @@
+"""`canary status` rendered from the simulated cluster through the real client: the list with its reason
+column, the detail view (ReplicaSets, checks, forecast, decisions from Events, pending notifications),
+the stable `-o json|yaml` schema and `--watch`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from canary.cli import app
+from canary.config.slo import NotifyEvent
+from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus
+from canary.controller.statusview import StatusView
+from canary.judge.model import CheckResult, Phase, Verdict
+from canary.kube.events import EventRecorder
+from canary.notify.events import CanaryEvent, Mode
+from canary_testkit.kube import KubeSim
+
+runner = CliRunner()
+SCHEMA = Path(__file__).parent / "status_view_schema.json"
+SLO_CONFIGMAP = {
+    "apiVersion": "v1", "kind": "ConfigMap",
+    "metadata": {"name": "slos", "namespace": "shop", "labels": {"canary.mop.dev/slo-config": "true"}},
+    "data": {"slo.yaml": "apiVersion: canary.mop.dev/v1alpha1\nkind: ServiceSLO\nmetadata: {name: checkout}\nspec:\n"
+                         "  service: checkout\n  analysis: {interval: 30s, successfulChecks: 6, failedChecks: 2}\n"},
+}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[KubeSim, str]]:
+    with KubeSim(rollout_step_seconds=None) as sim:
+        sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+        yield sim, str(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+
+
+def deployment(sim: KubeSim, name: str, annotations: dict[str, str], image: str = "shop/checkout:v1") -> dict[str, Any]:
+    labels = {"app": name}
+    return sim.create({"apiVersion": "apps/v1", "kind": "Deployment",
+                       "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+                       "spec": {"replicas": 3, "selector": {"matchLabels": labels},
+                                "template": {"metadata": {"labels": labels},
+                                             "spec": {"containers": [{"name": "app", "image": image}]}}}})
+
+
+def failing_status(started: datetime) -> CanaryStatus:
+    verdict = Verdict(phase=Phase.FAIL, message="availability 91% < 99.5%", checks=(
+        CheckResult(name="availability", result=Phase.FAIL, reason="91% of requests succeeded", canary=0.91,
+                    baseline=0.999, threshold=0.995, unit="ratio", samples=1200, p_value=0.001),
+        CheckResult(name="latency-p99", result=Phase.PASS, reason="p99 fine", canary=0.21, baseline=0.2,
+                    threshold=0.5, unit="s", samples=1200),
+    ))
+    pending = CanaryEvent(type=NotifyEvent.ROLLED_BACK, namespace="shop", deployment="checkout", revision="2",
+                          mode=Mode.GUARD, service="checkout", slo="shop/checkout", reason="availability 91%",
+                          at=started + timedelta(seconds=60))
+    return CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.GUARD, revision="2", checks_passed=1, checks_failed=1,
+                        last_verdict=verdict, last_check_at=started + timedelta(seconds=60), started_at=started,
+                        updated_at=started + timedelta(seconds=60), message="1 failed check: availability 91% < 99.5%",
+                        outbox=[pending])
+
+
+def rolled_out_twice(sim: KubeSim, kubeconfig: str) -> None:
+    """checkout at revision 2 (v2) with the v1 ReplicaSet still there, a status and two controller Events."""
+    sim.create(SLO_CONFIGMAP)
+    deployment(sim, "checkout", {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout"})
+    current = sim.get("apps/v1", "deployments", "shop", "checkout")
+    assert current is not None
+    current["spec"]["template"]["spec"]["containers"][0]["image"] = "shop/checkout:v2"
+    sim.update(current)
+    sim.step_rollouts()
+    current = sim.get("apps/v1", "deployments", "shop", "checkout")
+    assert current is not None
+    started = datetime.now(UTC) - timedelta(minutes=2)
+    current["metadata"]["annotations"][STATUS_ANNOTATION] = failing_status(started).to_annotation()
+    sim.update(current)
+    recorder = EventRecorder(sim.api_client())
+    recorder.record(current, "Normal", "AnalysisStarted", "analysing revision 2 against revision 1")
+    recorder.record(current, "Warning", "CheckFailed", "availability 91% < 99.5% (p=0.001)")
+
+
+def test_list_shows_phase_checks_and_reason(cluster: tuple[KubeSim, str]) -> None:
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    deployment(sim, "fresh", {"canary.mop.dev/enabled": "true"})
+    deployment(sim, "broken", {"canary.mop.dev/enabled": "true", STATUS_ANNOTATION: "{not json"})
+    deployment(sim, "plain", {})
+    result = runner.invoke(app, ["status", "--kubeconfig", kubeconfig, "-n", "shop"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "REASON" in lines[1]
+    row = next(line for line in lines if line.strip().startswith("shop/checkout"))
+    assert "Analysing" in row and "guard" in row and "1/6 ✔ 1/2 ✖" in row and "fail" in row
+    assert "1 failed check: availability 91% < 99.5%" in row
+    assert "not seen by the controller yet" in next(line for line in lines if "shop/fresh" in line)
+    assert "not a valid status" in result.output
+    assert "plain" not in result.output
+    wide = runner.invoke(app, ["status", "--kubeconfig", kubeconfig, "-n", "shop", "-o", "wide"])
+    row = next(line for line in wide.output.splitlines() if line.strip().startswith("shop/checkout"))
+    assert "shop/checkout:v2" in row and "rolled back after 1 more" in row  # wide columns wrap
+
+
+def test_detail_view_shows_revisions_checks_forecast_decisions_and_pending_messages(
+    cluster: tuple[KubeSim, str],
+) -> None:
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    result = runner.invoke(app, ["status", "shop/checkout", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "◌ Analysing" in out and "(since " in out and "SLO:" in out and "shop/checkout" in out
+    assert "1/6 ✔ 1/2 ✖ every 30s" in out
+    assert "Next:" in out and "rolled back after 1 more failed check (~30s)" in out
+    availability = next(line for line in out.splitlines() if line.strip().startswith("availability"))
+    assert "✖ fail" in availability and "91%" in availability and "99.9%" in availability
+    assert "99.5%" in availability and "99.9%" in availability.split("99.5%")[0] and "1200" in availability
+    latency = next(line for line in out.splitlines() if line.strip().startswith("latency-p99"))
+    assert "✔ pass" in latency and "210ms" in latency and "500ms" in latency
+    revisions = [line for line in out.splitlines() if "# revision:" in line]
+    assert len(revisions) == 2
+    assert "revision:2" in revisions[0] and "canary" in revisions[0] and "shop/checkout:v2" in revisions[0]
+    assert "revision:1" in revisions[1] and "stable" in revisions[1] and "shop/checkout:v1" in revisions[1]
+    rs = sim.get("apps/v1", "replicasets", "shop", revisions[0].split("ReplicaSet ")[1].split()[0])
+    assert rs is not None and f"{rs['status']['readyReplicas']}/{rs['spec']['replicas']} ready" in revisions[0]
+    assert "CheckFailed" in out and "availability 91% < 99.5% (p=0.001)" in out and "AnalysisStarted" in out
+    assert "Pending notifications" in out and "rolled-back (revision 2" in out
+    same = runner.invoke(app, ["status", "checkout", "-n", "shop", "--kubeconfig", kubeconfig])
+    assert same.exit_code == 0 and "rolled back after 1 more failed check" in same.output
+
+
+def test_json_and_yaml_follow_the_stable_schema(cluster: tuple[KubeSim, str]) -> None:
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    listed = runner.invoke(app, ["status", "--kubeconfig", kubeconfig, "-o", "json"])
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.output)
+    assert document["apiVersion"] == "canary.mop.dev/status-view/v1" and document["kind"] == "CanaryStatusList"
+    (item,) = document["items"]
+    assert item["phase"] == "Analysing" and item["checks_needed"] == 6 and item["last_verdict"] == "fail"
+    StatusView.model_validate(document)
+    one = runner.invoke(app, ["status", "shop/checkout", "--kubeconfig", kubeconfig, "-o", "yaml"])
+    (detail,) = yaml.safe_load(one.output)["items"]
+    assert [rs["role"] for rs in detail["replicasets"]] == ["canary", "stable"]
+    assert detail["checks"][0]["confidence"] == pytest.approx(0.999)
+    assert detail["checks"][0]["limit"] == 0.995
+    assert detail["pending_notifications"][0]["type"] == "rolled-back"
+    assert {d["reason"] for d in detail["decisions"]} == {"AnalysisStarted", "CheckFailed"}
+    # The schema is a contract for scripts: a change here must be deliberate (fields are only added).
+    assert StatusView.model_json_schema(by_alias=True) == json.loads(SCHEMA.read_text())
+
+
+def test_watch_redraws_until_stopped(cluster: tuple[KubeSim, str]) -> None:
+    """--watch with a 0.1 s interval and the hidden --updates bound instead of Ctrl-C."""
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    result = runner.invoke(app, ["status", "-w", "--interval", "0.1", "--updates", "2", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 0, result.output
+    assert "shop/checkout" in result.output
+    streamed = runner.invoke(
+        app, ["status", "-w", "-o", "json", "--interval", "0.1", "--updates", "2", "--kubeconfig", kubeconfig])
+    decoder, text, documents = json.JSONDecoder(), streamed.output.strip(), []
+    while text:
+        document, end = decoder.raw_decode(text)
+        documents.append(document)
+        text = text[end:].strip()
+    assert len(documents) == 3 and all(d["items"][0]["name"] == "checkout" for d in documents)
+
+
+def test_status_errors_are_one_line(cluster: tuple[KubeSim, str]) -> None:
+    _, kubeconfig = cluster
+    missing = runner.invoke(app, ["status", "shop/nope", "--kubeconfig", kubeconfig])
+    assert missing.exit_code == 4 and "Deployment shop/nope not found" in missing.output
+    bad_ref = runner.invoke(app, ["status", "a/b/c", "--kubeconfig", kubeconfig])
+    assert bad_ref.exit_code == 4 and "NAMESPACE/NAME" in bad_ref.output
+    bad_output = runner.invoke(app, ["status", "-o", "xml", "--kubeconfig", kubeconfig])
+    assert bad_output.exit_code == 4 and "Traceback" not in bad_output.output
