@@ -17,8 +17,9 @@ from canary import __version__
 from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
+from canary.controller.commands import Context, Kubeconfig
 from canary.controller.commands import register as register_controller_commands
-from canary.errors import CanaryGroup, ExitCode
+from canary.errors import CanaryGroup, ExitCode, fail
 from canary.judge.model import Phase
 from canary.notify.cli import notify_app
 from canary.rbac_cli import rbac_app
@@ -58,19 +59,104 @@ def _main(
     """
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _yaml_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise fail(f"{path}: no such file or directory", ExitCode.BAD_INPUT)
+    return out
+
+
+def _kustomize_objects(directory: Path) -> list[dict[str, object]]:
+    """The objects `kubectl kustomize DIR` builds (kubectl or kustomize when installed, else the plain
+    resource-list reader that `canary up` uses)."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from canary.stack.kustomize import load_kustomization
+
+    if not directory.is_dir():
+        raise fail(f"-k {directory}: not a directory", ExitCode.BAD_INPUT)
+    for tool in (["kubectl", "kustomize"], ["kustomize", "build"]):
+        if shutil.which(tool[0]):
+            done = subprocess.run([*tool, str(directory)], capture_output=True, text=True, timeout=120, check=False)
+            if done.returncode != 0:
+                raise fail(f"-k {directory}: {' '.join(tool)} failed: {done.stderr.strip()}", ExitCode.BAD_INPUT)
+            return [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
+    return load_kustomization(directory)
+
+
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="ServiceSLO YAML files.")]) -> None:
-    """Check ServiceSLO files: print every error, exit 1 if there is any."""
-    result = load_files(files)
-    for error in result.errors:
+def validate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="YAML files or directories: ServiceSLOs, ConfigMaps holding them, annotated Deployments."),
+    ] = None,
+    kustomize: Annotated[
+        list[Path] | None, typer.Option("--kustomize", "-k", help="A Kustomize directory (repeatable).")
+    ] = None,
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="Also validate what is live: SLO ConfigMaps and guarded Deployments.")
+    ] = False,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Namespace of objects that name none; with --cluster, only this one."),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Check ServiceSLOs, their ConfigMaps and annotated Deployments as the controller will read them.
+
+    Refuses what the controller would refuse, a fraction-like availability (0.995 for 99.5) and a unit-less
+    latencyP99; warns about unit-less intervals and windows, SLO ConfigMaps without their label, and SLOs or
+    baselines not found. Exit codes: 0 valid, 1 errors (or warnings with --strict), 3 cluster unreachable,
+    4 bad input (no file, nothing to validate).
+    """
+    from canary.stack.kustomize import KustomizeError
+    from canary.validate import CLUSTER, Validation
+
+    if not files and not kustomize and not cluster:
+        raise fail("nothing to validate: give FILES, -k DIR or --cluster", ExitCode.BAD_INPUT)
+    check = Validation(default_namespace=namespace or "default", cluster_read=cluster)
+    for path in _yaml_files(files or []):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"{path}: cannot read: {exc}", ExitCode.BAD_INPUT) from None
+        check.add_text(text, str(path))
+    for directory in kustomize or []:
+        try:
+            objects = _kustomize_objects(directory)
+        except KustomizeError as exc:
+            raise fail(str(exc), ExitCode.BAD_INPUT) from None
+        for obj in objects:
+            check.add_object(obj, f"{directory} (kustomize)")
+    if cluster:
+        from canary.validate import read_cluster
+
+        for obj in read_cluster(kubeconfig, context, namespace):
+            check.add_object(obj, CLUSTER)
+    check.finish()
+    for line in check.ok:
+        console.print(f"[green]ok[/green] {line}", highlight=False, soft_wrap=True)
+    for warning in check.warnings:
+        err_console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+    for error in check.errors:
         err_console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
-    for slo in result.slos:
-        console.print(f"[green]ok[/green] ServiceSLO {slo.ref} (service {slo.spec.service})", highlight=False)
-    if result.errors:
-        raise typer.Exit(1)
-    if not result.slos:
-        err_console.print("[red]error[/red] no ServiceSLO documents found", highlight=False)
-        raise typer.Exit(1)
+    if not check.found:
+        raise fail("no ServiceSLO, SLO ConfigMap or annotated Deployment found", ExitCode.BAD_INPUT)
+    if check.errors or (strict and check.warnings):
+        raise typer.Exit(ExitCode.FAIL)
 
 
 class OutputFormat(StrEnum):

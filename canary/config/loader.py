@@ -26,7 +26,9 @@ class ConfigError(BaseModel):
     document: int | None = None
     """0-based index of the YAML document in the source."""
     object: str | None = None
-    """`namespace/name` of the ServiceSLO, when it could be read."""
+    """`namespace/name` of the object, when it could be read."""
+    kind: str = "ServiceSLO"
+    """Kind of `object`."""
     field: str = ""
     """Dotted field path, e.g. `spec.analysis.failedChecks`."""
     reason: str
@@ -36,7 +38,7 @@ class ConfigError(BaseModel):
         if self.document is not None:
             where += f" (document {self.document + 1})"
         if self.object:
-            where += f" ServiceSLO {self.object}"
+            where += f" {self.kind} {self.object}"
         field = f" field {self.field}:" if self.field else ""
         return f"{where}:{field} {self.reason}"
 
@@ -107,6 +109,72 @@ def parse_documents(text: str, source: str, default_namespace: str | None = None
                     )
                 )
     return result
+
+
+_FRACTION_LIKE = 50.0
+"""An availability objective below this many percent is almost surely a fraction (0.995 for 99.5%)."""
+
+
+def mapping(value: object) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one (for reading documents of unknown shape)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _bare_number(value: object) -> float | None:
+    """The value when it is a number written without a unit (`500`, `"500"`, `0.995`), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def lint_slo(doc: Mapping[str, Any], source: str, document: int | None,
+             default_namespace: str | None = None) -> tuple[list[ConfigError], list[ConfigError]]:
+    """(errors, warnings) for values a valid ServiceSLO accepts but its author almost surely did not mean:
+    a fraction-like availability (`0.995` is read as 0.995%) and unit-less durations (`latencyP99: 500` is
+    read as 500 seconds). Refused: the first, and a unit-less `latencyP99`; warned: a unit-less interval or
+    window (read as seconds)."""
+    errors: list[ConfigError] = []
+    warnings: list[ConfigError] = []
+    spec = doc.get("spec")
+    if not isinstance(spec, Mapping):
+        return errors, warnings
+    name = _object_name(doc, default_namespace)
+
+    def finding(field: str, reason: str) -> ConfigError:
+        return ConfigError(source=source, document=document, object=name, field=field, reason=reason)
+
+    objectives = mapping(spec.get("objectives"))
+    availability = _bare_number(objectives.get("availability"))
+    if availability is not None and 0 <= availability < _FRACTION_LIKE:
+        errors.append(finding(
+            "spec.objectives.availability",
+            f"{objectives['availability']!r} is read as {availability:g}% of requests succeeding (so "
+            f"{100 - availability:g}% may fail); availability is a percentage: did you mean "
+            f"{round(availability * 100, 6):g}?",
+        ))
+    latency = _bare_number(objectives.get("latencyP99"))
+    if latency is not None:
+        errors.append(finding(
+            "spec.objectives.latencyP99",
+            f"unit-less duration {objectives['latencyP99']!r} would be read as {latency:g} seconds; "
+            f"write {latency:g}ms or {latency:g}s",
+        ))
+    analysis = mapping(spec.get("analysis"))
+    for key in ("interval", "window"):
+        value = _bare_number(analysis.get(key))
+        if value is not None:
+            warnings.append(finding(
+                f"spec.analysis.{key}", f"unit-less duration {analysis[key]!r} is read as {value:g} seconds; "
+                f"write {value:g}s to say so",
+            ))
+    return errors, warnings
 
 
 def load_files(paths: Iterable[str | Path]) -> LoadResult:
