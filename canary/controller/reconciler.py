@@ -218,12 +218,12 @@ class Reconciler:
         status = plan.status
         t = decision.transition
         if outcome is not None and decision.status.last_verdict is not None and t.count is not Count.KEEP:
-            self.metrics.checks.labels(result=outcome.verdict.phase.value).inc()
-            self.metrics.decision_seconds.observe(time.monotonic() - started)
+            self.metrics.observe_check((ns, name), outcome.verdict, time.monotonic() - started)
+        self.metrics.observe_status((ns, name), status)
         if t.effect is Effect.REJECT:
-            self.metrics.rollbacks.labels(namespace=ns, deployment=name, action=action.value).inc()
+            self.metrics.observe_rollback((ns, name), action.value)
         if t.effect is Effect.PROMOTED:
-            self.metrics.promotions.labels(namespace=ns, deployment=name).inc()
+            self.metrics.observe_promotion((ns, name))
         if t.event is not None:
             self.events.record(deployment, t.event[0], t.event[1], status.message)
         log.info(

@@ -117,6 +117,7 @@ class Runtime:
     def on_deployment(self, kind: str, deployment: Obj) -> None:
         """Informer handler: queue a reconcile for guarded Deployments (and their canaries)."""
         if kind == "DELETED" or not is_enabled(meta(deployment).get("annotations")):
+            self.metrics.forget([(meta(deployment).get("namespace", ""), meta(deployment)["name"])])
             self._reconcile_canaries_of(deployment)
             return
         resolved = self.reconciler.resolve(deployment)
@@ -240,11 +241,16 @@ class Runtime:
     def _publish_phases(self) -> None:
         self._phases_published = time.monotonic()
         counts: dict[CanaryPhase, int] = {}
+        seen: set[tuple[str, str]] = set()
         for dep in self._deployments():
             status, _ = read_status(meta(dep).get("annotations"))
             if status is not None and is_enabled(meta(dep).get("annotations")):
                 counts[status.phase] = counts.get(status.phase, 0) + 1
+                key = (meta(dep).get("namespace", ""), meta(dep)["name"])
+                seen.add(key)
+                self.metrics.observe_status(key, status)
         self.metrics.set_phases(counts)
+        self.metrics.forget(self.metrics.tracked() - seen)
 
 
 def _log_check(outcome: Outcome) -> None:

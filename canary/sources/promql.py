@@ -227,7 +227,7 @@ class QueryBuilder:
     def presence_query(self, namespace: str, deployment: str, lookback_seconds: float) -> str:
         """Per ReplicaSet of one Deployment, when its request series were first and last seen (unix
         seconds) in the lookback, as rows tagged `canary_stat="first"` / `"last"`, sampled at
-        lookback/120 (at least 1 s).
+        lookback/120 (at least 1 s) and at the query time.
 
         For `obi` and `spanmetrics` these are the raw counter samples' timestamps; for `custom`, the
         steps at which the requests template (with `$window` = `1m`) returns a row for the ReplicaSet.
@@ -243,8 +243,10 @@ class QueryBuilder:
             inner = f'timestamp({SPANMETRICS_CALLS}{{{flt}, span_kind="SPAN_KIND_SERVER"}})'
         else:
             inner = " or ".join(f"timestamp({name}_count{{{flt}}})" for name in (self.names.http, self.names.rpc))
-        first = f"min by ({REPLICASET}) (min_over_time(({inner})[{lookback}:{step}]))"
-        last = f"max by ({REPLICASET}) (max_over_time(({inner})[{lookback}:{step}]))"
+        # A series younger than one step has no subquery point yet: its sample at the query time stands in
+        # (so a canary that started seconds ago is found, and "last seen" is exact, not a step behind).
+        first = f"min by ({REPLICASET}) (min_over_time(({inner})[{lookback}:{step}]) or ({inner}))"
+        last = f"max by ({REPLICASET}) (({inner}) or max_over_time(({inner})[{lookback}:{step}]))"
         return (
             f'label_replace({first}, "canary_stat", "first", "", "") '
             f'or label_replace({last}, "canary_stat", "last", "", "")'

@@ -4,7 +4,9 @@ summary, write the report, then stop everything (or, with `keep`, wait for Ctrl-
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
+from canary import logs
 from canary_testkit.demo import scenario as sc
 from canary_testkit.demo.environment import DemoEnvironment, DemoStartError, start_environment
 from canary_testkit.demo.options import DemoOptions
@@ -36,17 +39,26 @@ SLO_FILE = "slo.yaml"
 
 @contextmanager
 def controller_log(path: Path) -> Iterator[None]:
-    """While the demo runs, warnings and errors (the controller's and its libraries') go to `path`, not
-    over the live view."""
+    """While the demo runs, the controller's log goes to `path` (not over the live view) as `canary run`
+    writes it at INFO: every check and decision, without the libraries' routine lines."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logs.TextFormatter())
+    handler.setLevel(logging.INFO)
     root = logging.getLogger()
+    controller = logging.getLogger("canary")
+    saved = root.level, controller.level, {name: logging.getLogger(name).level for name in logs.QUIET_LIBRARIES}
     root.addHandler(handler)
+    controller.setLevel(logging.INFO)
+    logs.quiet_libraries()
     try:
         yield
     finally:
         root.removeHandler(handler)
         handler.close()
+        root.setLevel(saved[0])
+        controller.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 def run_demo(options: DemoOptions, console: Console, err_console: Console) -> int:
@@ -116,17 +128,40 @@ def _play(
     return EXIT_OK
 
 
+def canary_command() -> str:
+    """How to run `canary` from the user's shell: `canary` when that is this one on PATH, else its path
+    (`.venv/bin/canary` after `./dev demo`)."""
+    script = Path(sys.executable).with_name("canary")
+    found = shutil.which("canary")
+    if found and Path(found).resolve() == script.resolve():
+        return "canary"
+    if not script.exists():
+        return "canary"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+ANALYZE_WINDOW = "1m"
+"""The window the printed `canary analyze` uses: the demo SLO's window is seconds long, shorter than the
+step with which `analyze` finds a Deployment's ReplicaSets in Prometheus, so it would find none."""
+
+
 def _keep(env: DemoEnvironment, slo_file: Path, console: Console) -> None:
     """Leave everything running, say how to look at it, and wait for Ctrl-C (or SIGTERM)."""
     e = env.endpoints
+    canary = canary_command()
     console.print(
         "\n[bold]Everything is still running[/bold] (press Ctrl-C to stop it all):\n"
-        f"  canary status --kubeconfig {e.kubeconfig}\n"
-        f"  canary abort shop/checkout --kubeconfig {e.kubeconfig}\n"
+        f"  {canary} status --kubeconfig {e.kubeconfig}\n"
+        f"  {canary} status shop/checkout --kubeconfig {e.kubeconfig}\n"
+        f"  {canary} abort shop/checkout --kubeconfig {e.kubeconfig}\n"
         f"  Prometheus UI:               {e.prometheus}/graph\n"
         f"  controller metrics:          {e.controller}\n"
-        f"  canary analyze -n shop -d checkout --slo {slo_file} --mimir-url {e.prometheus} --tempo-url {e.tempo}\n"
-        f"  kubectl --kubeconfig {e.kubeconfig} get deployments -n shop",
+        f"  {canary} analyze -n shop -d checkout --slo {slo_file} --window {ANALYZE_WINDOW} "
+        f"--mimir-url {e.prometheus} --tempo-url {e.tempo}\n"
+        + (f"  kubectl --kubeconfig {e.kubeconfig} get deployments -n shop" if shutil.which("kubectl") else ""),
         highlight=False, soft_wrap=True,
     )
     stop = threading.Event()

@@ -3,6 +3,8 @@ conflicts, a leader that dies, manual aborts."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from canary_testkit.slack import Reply
@@ -97,9 +99,23 @@ def test_metrics_and_health_endpoints(env: Cluster) -> None:
         assert httpx.get(base + "/readyz").status_code == 200
         text = httpx.get(base + "/metrics").text
         assert f'canary_rollbacks_total{{action="undo",deployment="checkout",namespace="{ns}"}} 1.0' in text
-        assert 'canary_checks_total{result="fail"}' in text
-        assert "canary_backend_query_seconds_bucket" in text and "canary_decision_seconds_count" in text
+        assert "canary_backend_query_seconds_bucket" in text
         assert 'canary_canaries{phase="RolledBack"}' in text
+        # per Deployment: phase, checks by result, last values, decision time; gone with the Deployment
+        series = f'deployment="checkout",namespace="{ns}"'
+        assert f'canary_phase{{{series},phase="RolledBack"}} 1.0' in text
+        assert f'canary_phase{{{series},phase="Analysing"}} 0.0' in text
+        def value(name: str) -> float:
+            match = re.search(re.escape(name) + r" ([0-9.e+-]+)\n", text)
+            assert match, f"no {name} in /metrics"
+            return float(match.group(1))
+
+        assert value(f'canary_checks_total{{{series},result="fail"}}') >= 2
+        assert value(f'canary_last_value{{check="availability",{series}}}') > 0.1, "the bad canary's error rate"
+        assert f"canary_decision_seconds_count{{{series}}}" in text
+        assert f"canary_phase_since_timestamp_seconds{{{series}}}" in text
+        env.sim.delete("apps/v1", "deployments", ns, "checkout")
+        wait_for("the Deployment's series to go", lambda: series not in httpx.get(base + "/metrics").text)
 
 
 def test_undelivered_rollback_message_is_sent_once_after_a_restart(env: Cluster) -> None:

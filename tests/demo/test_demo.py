@@ -164,6 +164,13 @@ def test_errors_scenario_promotes_rolls_back_and_freezes(
     assert width >= 800 and height >= 500
     leftovers.assert_none_new(ports_of(report))
 
+    # controller.log: every check and decision as `canary run --log-format text` writes them, no scheduler noise
+    log = (report_dir / "controller.log").read_text()
+    assert "INFO canary.controller.reconciler: decision deployment=shop/checkout signal=fail-limit " \
+           "phase=RollingBack" in log
+    assert "INFO canary.controller.runtime: check canary=shop/checkout verdict=fail" in log
+    assert "Running job" not in log and "apscheduler" not in log
+
 
 def test_latency_scenario_rolls_back_on_p99(tmp_path: Path, leftovers: Leftovers) -> None:
     report_dir = tmp_path / "report"

@@ -63,8 +63,17 @@ def test_keep_leaves_everything_up_until_ctrl_c(tmp_path: Path) -> None:
         status = subprocess.run([CANARY, "status", "--kubeconfig", endpoints["kubeconfig"]],
                                 capture_output=True, text=True, timeout=30, check=True).stdout
         assert "Succeeded" in status and "guard" in status
+        # The printed analyze line, run as printed (with the path of this canary), measures the canary and its
+        # baseline (a healthy canary just promoted may still be inconclusive on so little data).
+        hint = next(line.strip() for line in lines.lines if " analyze -n shop -d checkout " in line)
+        program, *args = hint.split()
+        assert Path(program).resolve() == Path(CANARY).resolve() or program == "canary"
+        analyzed = subprocess.run([CANARY, *args], capture_output=True, text=True, timeout=60, check=False)
+        assert analyzed.returncode in (0, 2), analyzed.stdout + analyzed.stderr
+        assert "verdict: " in analyzed.stdout and "sample-size" in analyzed.stdout and "availability" in analyzed.stdout
         metrics = get(endpoints["controller"])
         assert 'canary_promotions_total{deployment="checkout",namespace="shop"} 1.0' in metrics
+        assert 'canary_phase{deployment="checkout",namespace="shop",phase="Succeeded"} 1.0' in metrics
         assert "Prometheus" in get(f"{endpoints['prometheus']}/graph")
         query = get(f"{endpoints['prometheus']}/api/v1/query?query=up")
         assert json.loads(query)["data"]["result"][0]["value"][1] == "1", "Prometheus scrapes the traffic"
