@@ -14,6 +14,7 @@ from rich.console import Console
 
 from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
+from canary.errors import ExitCode
 from canary.notify.destinations import Destination, SecretLocation, SinkKind
 from canary.notify.render import render_payload
 from canary.notify.sample import sample_event
@@ -28,7 +29,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[red]error[/red] {message}")
-    return typer.Exit(1)
+    return typer.Exit(ExitCode.BAD_INPUT)
 
 
 def _pick(slo_file: Path, name: str | None) -> ServiceSLO:
@@ -36,7 +37,7 @@ def _pick(slo_file: Path, name: str | None) -> ServiceSLO:
     if result.errors:
         for error in result.errors:
             err_console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.BAD_INPUT)
     slos = [s for s in result.slos if name is None or s.metadata.name == name]
     if not slos:
         raise _fail(f"{slo_file}: no ServiceSLO" + (f" named {name!r}" if name else ""))
@@ -85,7 +86,10 @@ def test(
     cluster: Annotated[str, typer.Option(help="Cluster name shown in the message.")] = "kubernetes",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each webhook.")] = 10.0,
 ) -> None:
-    """Send a sample "rolled back" message to the SLO's Slack (and JSON webhook) sinks; exit 1 on any error."""
+    """Send a sample "rolled back" message to the SLO's Slack (and JSON webhook) sinks.
+
+    Exit codes: 0 delivered everywhere, 3 a sink (or its Secret) failed, 4 bad input (SLO file, no sink).
+    """
     slo = _pick(slo_file, name)
     try:
         settings = RenderSettings(grafana_url=grafana_url, cluster=cluster)
@@ -128,4 +132,4 @@ def test(
             err_console.print(f"[red]{where}: error[/red] {answer.detail.replace(url, mask_url(url))}")
             failed = True
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.BACKEND)

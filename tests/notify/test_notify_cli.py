@@ -51,10 +51,10 @@ def test_sends_a_sample_rollback_to_the_given_webhook(slack: SlackSim, slo_file:
     assert "*availability*" in body and "https://grafana.example/explore?" in body
 
 
-def test_reports_slacks_refusal_and_exits_1(slack: SlackSim, slo_file: Path) -> None:
+def test_reports_slacks_refusal_and_exits_3(slack: SlackSim, slo_file: Path) -> None:
     slack.set_default(Reply.channel_not_found())
     code, output = run("--slo", str(slo_file), "--webhook-url", slack.url)
-    assert code == 1
+    assert code == 3  # a backend error
     assert "error HTTP 404 channel_not_found" in output and slack.token not in output
 
 
@@ -74,7 +74,7 @@ def test_reads_both_sinks_from_their_secrets(slo_file: Path, tmp_path: Path) -> 
 
         kube.delete("v1", "secrets", "shop", "checkout-hook")
         code, output = run("--slo", str(slo_file), "--kubeconfig", str(kubeconfig))
-        assert code == 1
+        assert code == 3
         assert "webhook: error Secret shop/checkout-hook key 'endpoint': not found" in output
 
 
@@ -82,5 +82,5 @@ def test_an_slo_without_any_sink_needs_a_webhook_url(tmp_path: Path) -> None:
     path = tmp_path / "bare.yaml"
     path.write_text("kind: ServiceSLO\napiVersion: canary.mop.dev/v1alpha1\nmetadata: {name: x}\nspec: {service: x}\n")
     code, output = run("--slo", str(path))
-    assert code == 1
+    assert code == 4  # bad input
     assert "ServiceSLO x names no webhook Secret" in output and "--webhook-url" in output
