@@ -183,8 +183,9 @@ def _request(ref: str, annotations: dict[str, str], kubeconfig: str | None, cont
             raise typer.Exit(1)
         api.patch_namespaced_deployment(name, namespace, {"metadata": {"annotations": annotations}})
     except ApiException as exc:
-        err_console.print(f"[red]error[/red] Deployment {ref}: {exc.status} {exc.reason}", highlight=False)
-        raise typer.Exit(1) from None
+        if exc.status == 404:
+            raise fail(f"Deployment {ref} not found", ExitCode.BAD_INPUT) from None
+        raise fail(f"Deployment {ref}: {exc.status} {exc.reason}", ExitCode.BACKEND) from None
     console.print(f"{what} requested for Deployment {ref}", highlight=False)
 
 

@@ -61,6 +61,6 @@ def test_abort_and_promote_set_the_annotations(cluster: tuple[KubeSim, str]) -> 
     refused = runner.invoke(app, ["abort", "default/plain", "--kubeconfig", kubeconfig])
     assert refused.exit_code == 1 and "not annotated" in refused.output
     missing = runner.invoke(app, ["abort", "default/nope", "--kubeconfig", kubeconfig])
-    assert missing.exit_code == 1 and "404" in missing.output
+    assert missing.exit_code == 4 and "Deployment default/nope not found" in missing.output
     bad = runner.invoke(app, ["abort", "checkout", "--kubeconfig", kubeconfig])
     assert bad.exit_code == 4 and "NAMESPACE/NAME" in bad.output
