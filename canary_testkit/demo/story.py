@@ -140,7 +140,9 @@ class Story:
         def promoted() -> CanaryStatus | None:
             st = self.env.status()
             if st is not None and st.phase in (CanaryPhase.ROLLING_BACK, CanaryPhase.ROLLED_BACK):
-                raise self._fail(step, f"the healthy v2 was rolled back: {st.message}")
+                # once RolledBack the status message says "rollback complete"; the verdict still says why
+                why = st.last_verdict.message if st.last_verdict is not None else st.message
+                raise self._fail(step, f"the healthy v2 was rolled back: {why}")
             if self.env.image() != "v2":
                 raise self._fail(step, f"v2 was replaced ({self._now_status()})")
             if st is None:

@@ -230,7 +230,7 @@ def test_bad_flags_are_refused_before_anything_starts(
     args: list[str], complaint: str, tmp_path: Path, leftovers: Leftovers
 ) -> None:
     result = run_demo(*args, "--report-dir", str(tmp_path / "r"))
-    assert result.exit_code == 2
+    assert result.exit_code == 4  # usage error
     assert complaint in result.stderr
     assert not (tmp_path / "r").exists()
     leftovers.assert_none_new([])
