@@ -227,15 +227,21 @@ class Controllers:
                 moved = True
             if new is not None and not paused:
                 moved = self._roll(deployment, new, olds, replicas, advance) or moved
-            elif paused and new is not None and old_total == 0:
-                self._scale(new, replicas)
-            elif paused and new is None:
-                active = [rs for rs in olds if int(rs["spec"].get("replicas", 0)) > 0]
-                if len(active) == 1:
-                    self._scale(active[0], replicas)
+            elif paused:
+                self._scale_paused(new, olds, replicas)
             self._cleanup(deployment, new)
             self._deployment_status(deployment, new)
             return moved
+
+    def _scale_paused(self, new: dict[str, Any] | None, olds: list[dict[str, Any]], replicas: int) -> None:
+        """A paused Deployment only scales (`FindActiveOrLatest`): the one ReplicaSet with replicas, or
+        the newest when none has any, gets the Deployment's replicas; several active ones are left alone."""
+        owned = ([new] if new is not None else []) + olds
+        active = [rs for rs in owned if int(rs["spec"].get("replicas", 0)) > 0]
+        if len(active) == 1:
+            self._scale(active[0], replicas)
+        elif not active and owned:
+            self._scale(new if new is not None else max(olds, key=_revision), replicas)
 
     def _new_replicaset(self, deployment: dict[str, Any], revision: int, replicas: int) -> dict[str, Any]:
         meta, spec = deployment["metadata"], deployment["spec"]
