@@ -277,6 +277,28 @@ class Deployments:
 
         return self.update_deployment(namespace, name, scale, expect_template_hash=expect_template_hash)
 
+    def scale_replicaset(self, namespace: str, name: str, replicas: int) -> WriteOutcome:
+        """Set a ReplicaSet's replicas through its `scale` subresource (a JSON merge patch).
+
+        Used to take a rejected template's ReplicaSet to 0 while its Deployment is paused (the
+        deployment controller then leaves it there and scales the one active ReplicaSet to full size).
+        """
+        what = f"ReplicaSet {namespace}/{name}"
+        try:
+            call_json(
+                self._api.patch_namespaced_replica_set_scale,
+                name,
+                namespace,
+                {"spec": {"replicas": replicas}},
+                _content_type="application/merge-patch+json",
+                timeout=self._timeout,
+            )
+        except Exception as e:
+            if status_of(e) == 404:
+                return WriteOutcome(status="not-found", reason=f"{what} not found")
+            return WriteOutcome(status="error", reason=f"scale {what}: {describe(e)}")
+        return WriteOutcome(status="written")
+
     def set_paused(self, namespace: str, name: str, paused: bool, *, expect_template_hash: str | None) -> WriteOutcome:
         """Set `spec.paused` (hold or resume the rollout) through `update_deployment`."""
 
