@@ -37,6 +37,12 @@ class BackendFailurePolicy(StrEnum):
     ROLLBACK = "rollback"
 
 
+class OnStuck(StrEnum):
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
+
+
 class PromoteMode(StrEnum):
     AUTO = "auto"
     MANUAL = "manual"
@@ -49,11 +55,13 @@ class NotifyEvent(StrEnum):
     FROZEN = "frozen"
     BACKEND_DOWN = "backend-down"
     BACKEND_RECOVERED = "backend-recovered"
+    STUCK = "stuck"
 
 
 DEFAULT_NOTIFY_EVENTS = (
     NotifyEvent.ROLLED_BACK,
     NotifyEvent.FROZEN,
+    NotifyEvent.STUCK,
     NotifyEvent.BACKEND_DOWN,
     NotifyEvent.BACKEND_RECOVERED,
     NotifyEvent.PROMOTED,
@@ -91,6 +99,11 @@ class Analysis(_Model):
     """Consecutive backend errors before `onBackendFailure` applies. Default 4."""
     on_backend_failure: BackendFailurePolicy = BackendFailurePolicy.HOLD
     """`hold` (freeze and alert) or `rollback`. Default hold."""
+    max_wait: Duration = Field(600.0, gt=0)
+    """How long a canary may stay not ready, or below `minRequests` in every check, before it is stuck:
+    a Warning Event, a notification and the `canary_stuck` metric, once per revision. Default 10m."""
+    on_stuck: OnStuck = OnStuck.HOLD
+    """What a stuck canary then does: `hold` (keep waiting), `rollback` or `promote`. Default hold."""
 
     @model_validator(mode="after")
     def _window_covers_interval(self) -> Analysis:

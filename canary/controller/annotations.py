@@ -25,9 +25,13 @@ SLACK_CHANNEL = PREFIX + "slack-channel"
 ABORT = PREFIX + "abort"
 SKIP = PREFIX + "skip"
 PROMOTE = PREFIX + "promote"
+RETRY = PREFIX + "retry"
+REQUESTS = (ABORT, SKIP, PROMOTE, RETRY)
+"""One-shot requests: each is consumed (acted on or refused) by the first reconcile that sees it."""
 
 _BOOLEANS = {"true": True, "false": False}
 _DNS_LABEL_MAX = 253
+_HASH_LENGTH = 16
 
 
 class AnnotationError(ValueError):
@@ -47,9 +51,11 @@ class Annotations(BaseModel):
     successful_checks: int | None = None
     rollback_action: RollbackAction | None = None
     slack_channel: str | None = None
-    abort: bool = False
-    skip: bool = False
-    promote: bool = False
+    abort: str | None = None
+    """A request: "true" (the revision under analysis) or the template hash it was issued for."""
+    skip: str | None = None
+    promote: str | None = None
+    retry: str | None = None
 
     def apply(self, spec: ServiceSLOSpec) -> ServiceSLOSpec:
         """The SLO spec with this Deployment's overrides applied."""
@@ -81,6 +87,21 @@ def _bool(annotations: Mapping[str, str], key: str) -> bool:
     if value is None:
         raise AnnotationError(f'annotation {key}: expected "true" or "false", got {raw!r}')
     return value
+
+
+def _request(annotations: Mapping[str, str], key: str) -> str | None:
+    """A one-shot request: "true", "false" (none) or the 16-hex-digit template hash it is for."""
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value == "false" or not value:
+        return None
+    if value == "true" or (len(value) == _HASH_LENGTH and all(c in "0123456789abcdef" for c in value)):
+        return value
+    raise AnnotationError(
+        f'annotation {key}: expected "true" or the template hash the request is for, got {raw!r}'
+    )
 
 
 def _count(annotations: Mapping[str, str], key: str) -> int | None:
@@ -136,9 +157,10 @@ def parse_annotations(annotations: Mapping[str, str] | None) -> Annotations:
         successful_checks=_count(ann, SUCCESSFUL_CHECKS),
         rollback_action=action,
         slack_channel=channel.strip() if channel else None,
-        abort=_bool(ann, ABORT),
-        skip=_bool(ann, SKIP),
-        promote=_bool(ann, PROMOTE),
+        abort=_request(ann, ABORT),
+        skip=_request(ann, SKIP),
+        promote=_request(ann, PROMOTE),
+        retry=_request(ann, RETRY),
     )
 
 

@@ -1,4 +1,4 @@
-"""`canary run`, `canary status`, `canary abort` and `canary promote`."""
+"""`canary run`, `canary status`, `canary abort`, `canary promote` and `canary retry`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 import urllib3.exceptions
@@ -19,10 +19,14 @@ from pydantic import ValidationError
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from canary.controller.annotations import ABORT, PROMOTE, SKIP, is_enabled
+from canary.controller.annotations import ABORT, PROMOTE, RETRY, is_enabled
+from canary.controller.observe import meta
+from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
 from canary.controller.statusview import DeploymentView
 from canary.errors import ExitCode, describe, fail
 from canary.kube.client import load_api_client
+from canary.kube.deployments import template_hash
+from canary.kube.wire import call_json
 
 console = Console()
 err_console = Console(stderr=True)
@@ -170,23 +174,67 @@ def status(
         return
 
 
-def _request(ref: str, annotations: dict[str, str], kubeconfig: str | None, context: str | None, what: str) -> None:
+Request = Literal["abort", "promote", "retry"]
+_ANNOTATION: dict[Request, str] = {"abort": ABORT, "promote": PROMOTE, "retry": RETRY}
+_ACTS_IN: dict[Request, tuple[CanaryPhase, ...]] = {
+    "abort": (CanaryPhase.WAITING, CanaryPhase.ANALYSING, CanaryPhase.PROMOTING, CanaryPhase.FROZEN),
+    "promote": (CanaryPhase.WAITING, CanaryPhase.ANALYSING, CanaryPhase.PROMOTING, CanaryPhase.FROZEN),
+    "retry": (CanaryPhase.FROZEN, CanaryPhase.ROLLED_BACK, CanaryPhase.ROLLING_BACK),
+}
+
+
+def refusal(request: Request, status: CanaryStatus | None, current_hash: str) -> str | None:
+    """Why `request` would do nothing now (one line), or None when the controller will act on it."""
+    if status is None:
+        return f"the controller has not analysed it yet: nothing to {request}"
+    phase = status.phase
+    if status.template_hash != current_hash and phase is not CanaryPhase.INVALID:
+        return (f"its template changed to {current_hash} and the controller has not caught up "
+                f"(status is about {status.template_hash}): try again in a few seconds")
+    rejected = current_hash in status.rejected
+    if phase not in _ACTS_IN[request]:
+        hint = {
+            "abort": " (it runs its stable revision)" if phase in (CanaryPhase.SUCCEEDED, CanaryPhase.ROLLED_BACK)
+            else "",
+            "promote": "; `canary retry` analyses a rejected revision again" if phase is CanaryPhase.ROLLED_BACK
+            else "",
+            "retry": "",
+        }[request]
+        return f"nothing to {request} in phase {phase.value}{hint}"
+    if request == "promote" and phase is CanaryPhase.FROZEN and status.freeze_cause is FreezeCause.REJECTED:
+        return f"template {current_hash} was rejected: `canary retry` analyses it again, promote would skip that"
+    if request == "retry" and not rejected:
+        return (f"nothing to retry: it runs template {current_hash}, which was not rejected (apply the rejected "
+                "revision again, then retry)")
+    return None
+
+
+def _request(ref: str, request: Request, kubeconfig: str | None, context: str | None) -> None:
+    """Annotate the Deployment with the request for its current template, or refuse in one line (exit 1)."""
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         err_console.print(f"[red]error[/red] expected NAMESPACE/NAME, got {ref!r}", highlight=False)
         raise typer.Exit(ExitCode.BAD_INPUT)
     api = _api(kubeconfig, context)
     try:
-        current = api.read_namespaced_deployment(name, namespace)
-        if current.metadata is None or not is_enabled(current.metadata.annotations):
+        obj = call_json(api.read_namespaced_deployment, name, namespace)
+        annotations = meta(obj).get("annotations") or {}
+        if not is_enabled(annotations):
             err_console.print(f"[red]error[/red] Deployment {ref} is not annotated canary.mop.dev/enabled=true")
-            raise typer.Exit(1)
-        api.patch_namespaced_deployment(name, namespace, {"metadata": {"annotations": annotations}})
+            raise typer.Exit(ExitCode.FAIL)
+        current = template_hash(obj)
+        why = refusal(request, read_status(annotations)[0], current)
+        if why is not None:
+            err_console.print(f"[red]error[/red] Deployment {ref}: {why}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ExitCode.FAIL)
+        body = {"metadata": {"annotations": {_ANNOTATION[request]: current},
+                             "resourceVersion": meta(obj).get("resourceVersion")}}
+        api.patch_namespaced_deployment(name, namespace, body)
     except ApiException as exc:
         if exc.status == 404:
             raise fail(f"Deployment {ref} not found", ExitCode.BAD_INPUT) from None
         raise fail(f"Deployment {ref}: {exc.status} {exc.reason}", ExitCode.BACKEND) from None
-    console.print(f"{what} requested for Deployment {ref}", highlight=False)
+    console.print(f"{request} requested for Deployment {ref} at template {current}", highlight=False, soft_wrap=True)
 
 
 def abort(
@@ -194,8 +242,8 @@ def abort(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """Roll the canary back now (sets canary.mop.dev/abort)."""
-    _request(ref, {ABORT: "true"}, kubeconfig, context, "rollback")
+    """Roll the canary back now, in any phase with a canary (Waiting, Analysing, Promoting, Frozen)."""
+    _request(ref, "abort", kubeconfig, context)
 
 
 def promote(
@@ -203,10 +251,19 @@ def promote(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """Promote the canary now, skipping the remaining analysis (sets canary.mop.dev/skip and promote)."""
-    _request(ref, {SKIP: "true", PROMOTE: "true"}, kubeconfig, context, "promotion")
+    """Promote the canary now, skipping the rest of its analysis (not a rejected revision: see retry)."""
+    _request(ref, "promote", kubeconfig, context)
+
+
+def retry(
+    ref: Annotated[str, typer.Argument(metavar="NAMESPACE/NAME")],
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+) -> None:
+    """Analyse the rejected revision the Deployment holds again, on purpose."""
+    _request(ref, "retry", kubeconfig, context)
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, status, abort, promote):
+    for command in (run, status, abort, promote, retry):
         app.command()(command)

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from canary.config.slo import BackendFailurePolicy, NotifyEvent, ServiceSLOSpec
+from canary.config.slo import BackendFailurePolicy, NotifyEvent, OnStuck, ServiceSLOSpec
 from canary.controller.status import CHECKED_PHASES, MAX_REJECTED, CanaryPhase, CanaryStatus, FreezeCause
 from canary.judge.model import Phase, Verdict
 from canary.notify.events import Mode
@@ -37,6 +37,12 @@ class Signal(StrEnum):
     BACKEND_LIMIT_ROLLBACK = "backend-limit-rollback"
     BACKEND_RECOVERED = "backend-recovered"
     PROMOTE_REQUESTED = "promote-requested"
+    RETRY = "retry"
+    IGNORED_REQUEST = "ignored-request"
+    REJECTED_SERVING = "rejected-serving"
+    STUCK_HOLD = "stuck-hold"
+    STUCK_ROLLBACK = "stuck-rollback"
+    STUCK_PROMOTE = "stuck-promote"
     SETTLED = "settled"
     READY = "ready"
     NOT_READY = "not-ready"
@@ -53,7 +59,13 @@ class Action(StrEnum):
     """Guard mode: resume the rollout. Canary mode: copy the template into the baseline (when auto or asked)."""
     RESTORE_REPLICAS = "restore-replicas"
     CLEAR_REQUEST = "clear-request"
-    """Remove the abort/skip/promote annotations that were acted on."""
+    """Remove the request annotations (abort, skip, promote, retry): each is consumed once."""
+    CONTAIN = "contain"
+    """The current template was rejected: it must serve nothing. Guard mode: pause the rollout and scale
+    the template's ReplicaSet to 0 (the stable ReplicaSet keeps serving). Canary mode: scale to 0. With
+    `rollback.action` pause or notify-only (pods kept on purpose) guard mode only pauses."""
+    RESUME = "resume"
+    """Guard mode: unpause a Deployment the controller paused (a known-good template is back)."""
 
 
 class Count(StrEnum):
@@ -75,6 +87,8 @@ class Effect(StrEnum):
     """The template under analysis is rejected; the stable one is restored."""
     PROMOTED = "promoted"
     """The template under analysis became the stable one."""
+    RETRY = "retry"
+    """A rejected template is analysed again on purpose: BEGIN, and it is no longer rejected."""
 
 
 EventType = Literal["Normal", "Warning"]
@@ -91,10 +105,15 @@ class Transition:
     notify: NotifyEvent | None = None
     event: tuple[EventType, str] | None = None
     """(type, reason) of the Kubernetes Event, e.g. ("Warning", "RolledBack")."""
+    stuck: bool = False
+    """The canary passed `analysis.maxWait` without progress: raised once per revision."""
 
 
 ANY = None
 ACTIVE = (P.WAITING, P.ANALYSING, P.PROMOTING)
+ABORTABLE = (*ACTIVE, P.FROZEN)
+CONTAINED = (P.FROZEN, P.ROLLED_BACK)
+"""Phases that may hold a rejected template in the spec (re-applied, or left by a GitOps agent)."""
 WARN: Literal["Warning"] = "Warning"
 NORMAL: Literal["Normal"] = "Normal"
 
@@ -117,6 +136,16 @@ _CHECKS: dict[Signal, Transition] = {
         notify=NotifyEvent.ROLLED_BACK, event=(WARN, "RolledBack"),
     ),
 }
+_STUCK = {
+    Signal.STUCK_HOLD: Transition(notify=NotifyEvent.STUCK, event=(WARN, "CanaryStuck"), stuck=True),
+    Signal.STUCK_ROLLBACK: Transition(
+        P.ROLLING_BACK, (Action.ROLLBACK,), effect=Effect.REJECT, notify=NotifyEvent.STUCK,
+        event=(WARN, "CanaryStuck"), stuck=True,
+    ),
+    Signal.STUCK_PROMOTE: Transition(
+        P.PROMOTING, (Action.PROMOTE,), notify=NotifyEvent.STUCK, event=(WARN, "CanaryStuck"), stuck=True,
+    ),
+}
 
 TABLE: dict[tuple[CanaryPhase | None, Signal], Transition] = {
     # Any phase.
@@ -127,23 +156,36 @@ TABLE: dict[tuple[CanaryPhase | None, Signal], Transition] = {
         notify=NotifyEvent.STARTED, event=(NORMAL, "NewRevision"),
     ),
     (ANY, Signal.REJECTED_REVISION): Transition(
-        P.FROZEN, (Action.PAUSE,), effect=Effect.TRACK, freeze=FreezeCause.REJECTED,
+        P.FROZEN, (Action.CONTAIN,), effect=Effect.TRACK, freeze=FreezeCause.REJECTED,
         notify=NotifyEvent.FROZEN, event=(WARN, "RejectedTemplate"),
     ),
+    **{(phase, Signal.REJECTED_SERVING): Transition(actions=(Action.CONTAIN,)) for phase in CONTAINED},
+    **{(phase, Signal.ADOPT): Transition(P.SUCCEEDED, (Action.RESUME,), effect=Effect.ADOPT) for phase in CONTAINED},
+    # Requests (annotations written by `canary abort|promote|retry`), each consumed once.
     (ANY, Signal.ABORT): Transition(actions=(Action.CLEAR_REQUEST,), event=(NORMAL, "NothingToAbort")),
+    (ANY, Signal.IGNORED_REQUEST): Transition(actions=(Action.CLEAR_REQUEST,), event=(NORMAL, "RequestIgnored")),
     **{
         (phase, Signal.ABORT): Transition(
             P.ROLLING_BACK, (Action.ROLLBACK, Action.CLEAR_REQUEST), effect=Effect.REJECT,
             notify=NotifyEvent.ROLLED_BACK, event=(WARN, "RolledBack"),
         )
-        for phase in ACTIVE
+        for phase in ABORTABLE
     },
     **{
         (phase, Signal.SKIP): Transition(
             P.PROMOTING, (Action.PROMOTE, Action.CLEAR_REQUEST), event=(NORMAL, "AnalysisSkipped")
         )
-        for phase in ACTIVE
+        for phase in (*ACTIVE, P.FROZEN)
     },
+    **{
+        (phase, Signal.RETRY): Transition(
+            P.WAITING, (Action.RESTORE_REPLICAS, Action.HOLD, Action.CLEAR_REQUEST), effect=Effect.RETRY,
+            notify=NotifyEvent.STARTED, event=(NORMAL, "Retry"),
+        )
+        for phase in (*CONTAINED, P.ROLLING_BACK)
+    },
+    # Stuck: not ready, or too little traffic, for longer than analysis.maxWait (raised once).
+    **{(phase, s): t for phase in (P.WAITING, P.ANALYSING) for s, t in _STUCK.items()},
     # Waiting for the canary to be ready.
     (P.WAITING, Signal.NOT_READY): Transition(actions=(Action.HOLD,)),
     (P.WAITING, Signal.READY): Transition(P.ANALYSING, (Action.HOLD,), event=(NORMAL, "Analysing")),
@@ -179,8 +221,22 @@ class Observation:
     revision: str
     config_error: str | None = None
     abort: bool = False
+    """An abort request for this template (or "true")."""
     skip: bool = False
+    """A promote/skip request for this template: promote now, whatever the analysis says."""
     promote_requested: bool = False
+    retry: bool = False
+    """A retry request for this (rejected) template."""
+    ignored_request: str = ""
+    """A request that does not apply (issued for another template): why it is dropped."""
+    rolling_out: bool = False
+    """Other ReplicaSets still run pods: the current template is mid-rollout (first sight: analyse it)."""
+    previous_hash: str = ""
+    """The template of the newest other ReplicaSet with pods: the stable one on first sight mid-rollout."""
+    rejected_serving: bool = False
+    """The current template is rejected, yet the Deployment could run pods of it (unpaused or scaled up)."""
+    gitops: str = ""
+    """The GitOps agent that applies this Deployment's template from Git ("" when none is detected)."""
     canary_ready: bool = False
     settled: bool = False
     """Promoting: the rollout/promotion is complete. RollingBack: the rollback is in place."""
@@ -199,27 +255,34 @@ class Decision:
         return self.transition.to is not None
 
 
-def classify(status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec | None) -> Signal:
+def classify(
+    status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec | None, now: datetime | None = None
+) -> Signal:
     """The one signal that matters most now, in priority order."""
     if obs.config_error is not None or spec is None:
         return Signal.INVALID
     if status is None:
-        return Signal.ADOPT
+        return Signal.NEW_REVISION if obs.rolling_out else Signal.ADOPT
     if status.phase is P.INVALID:
-        known_good = not status.stable_hash or obs.template_hash == status.stable_hash
-        return Signal.ADOPT if known_good else Signal.NEW_REVISION
+        if not status.stable_hash:
+            return Signal.NEW_REVISION if obs.rolling_out else Signal.ADOPT
+        return Signal.ADOPT if obs.template_hash == status.stable_hash else Signal.NEW_REVISION
     if obs.abort:
         return Signal.ABORT
     if obs.template_hash != status.template_hash:
         if obs.template_hash in status.rejected:
             return Signal.REJECTED_REVISION
         return Signal.ADOPT if obs.template_hash == status.stable_hash else Signal.NEW_REVISION
-    if obs.skip and status.phase in ACTIVE:
-        return Signal.SKIP
+    request = _request_signal(status, obs)
+    if request is not None:
+        return request
+    if obs.rejected_serving and status.phase in CONTAINED and obs.template_hash in status.rejected:
+        return Signal.REJECTED_SERVING
+    if now is not None and _stuck(status, obs, spec, now):
+        return {OnStuck.HOLD: Signal.STUCK_HOLD, OnStuck.ROLLBACK: Signal.STUCK_ROLLBACK,
+                OnStuck.PROMOTE: Signal.STUCK_PROMOTE}[spec.analysis.on_stuck]
     if obs.verdict is not None and status.phase in CHECKED_PHASES:
         return _check_signal(status, obs.verdict, spec)
-    if status.phase is P.PROMOTING and obs.promote_requested:
-        return Signal.PROMOTE_REQUESTED
     if obs.settled and status.phase in (P.PROMOTING, P.ROLLING_BACK):
         return Signal.SETTLED
     if status.phase is P.WAITING:
@@ -227,6 +290,30 @@ def classify(status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec
     if status.phase is P.ANALYSING and not obs.canary_ready:
         return Signal.NOT_READY
     return Signal.NONE
+
+
+def _request_signal(status: CanaryStatus, obs: Observation) -> Signal | None:
+    """promote/skip, retry and stale requests (abort comes first of all, see classify)."""
+    if obs.retry:
+        rejected = obs.template_hash in status.rejected
+        return Signal.RETRY if rejected and status.phase in (*CONTAINED, P.ROLLING_BACK) else Signal.IGNORED_REQUEST
+    if obs.skip or obs.promote_requested:
+        if status.phase is P.PROMOTING and obs.promote_requested:
+            return Signal.PROMOTE_REQUESTED
+        if status.phase in ACTIVE or (status.phase is P.FROZEN and status.freeze_cause is FreezeCause.BACKEND):
+            return Signal.SKIP
+        return Signal.IGNORED_REQUEST
+    return Signal.IGNORED_REQUEST if obs.ignored_request else None
+
+
+def _stuck(status: CanaryStatus, obs: Observation, spec: ServiceSLOSpec, now: datetime) -> bool:
+    """Waiting (not ready), or analysing without a conclusive check, for longer than maxWait; once."""
+    if status.phase not in (P.WAITING, P.ANALYSING) or status.stuck_at is not None:
+        return False
+    if obs.verdict is not None and obs.verdict.phase is not Phase.INCONCLUSIVE:
+        return False
+    since = max((t for t in (status.started_at, status.conclusive_at) if t is not None), default=None)
+    return since is not None and (now - since).total_seconds() > spec.analysis.max_wait
 
 
 def _check_signal(status: CanaryStatus, verdict: Verdict, spec: ServiceSLOSpec) -> Signal:
@@ -257,7 +344,7 @@ def decide(
     status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec | None, now: datetime
 ) -> Decision:
     """The next status and the actions that get there."""
-    signal = classify(status, obs, spec)
+    signal = classify(status, obs, spec, now)
     current = status or CanaryStatus(phase=P.SUCCEEDED, mode=obs.mode)
     transition = lookup(current.phase, signal)
     new = _apply(current, transition, obs, now)
@@ -266,8 +353,18 @@ def decide(
     elif obs.verdict is not None and transition.count is not Count.KEEP:
         new = new.model_copy(update={"last_verdict": obs.verdict, "message": obs.verdict.message})
     elif transition.event is not None:
-        new = new.model_copy(update={"message": _describe(signal, obs, transition)})
+        new = new.model_copy(update={"message": _describe(signal, obs, transition, current, spec)})
+    if obs.gitops and obs.template_hash in new.rejected and transition.event is not None:
+        new = new.model_copy(update={"message": f"{new.message}; {_git_holds(obs, new)}"})
     return Decision(signal=signal, status=new, transition=transition, actions=transition.actions)
+
+
+def _git_holds(obs: Observation, status: CanaryStatus) -> str:
+    return (
+        f"{obs.gitops} applies this Deployment from Git, and Git still holds the rejected template {obs.template_hash} "
+        f"(revision {obs.revision}): revert that change in Git, or commit a new revision; until then the "
+        "rejected template serves no traffic and the controller does not write the template back"
+    )
 
 
 def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime) -> CanaryStatus:
@@ -275,11 +372,16 @@ def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime)
     if t.to is not None:
         update["phase"] = t.to
         update["freeze_cause"] = t.freeze
-    if t.effect is Effect.BEGIN:
+    if t.effect in (Effect.BEGIN, Effect.RETRY):
         update.update(
             template_hash=obs.template_hash, revision=obs.revision, started_at=now, checks_passed=0,
             checks_failed=0, backend_errors=0, looks=0, last_verdict=None, last_check_at=None,
+            conclusive_at=None, stuck_at=None,
         )
+        if not status.stable_hash and obs.previous_hash:
+            update["stable_hash"] = obs.previous_hash
+        if t.effect is Effect.RETRY:
+            update["rejected"] = [h for h in status.rejected if h != obs.template_hash]
     elif t.effect is Effect.ADOPT:
         update.update(template_hash=obs.template_hash, stable_hash=obs.template_hash, revision=obs.revision)
     elif t.effect is Effect.TRACK:
@@ -291,6 +393,10 @@ def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime)
         update["stable_hash"] = status.template_hash
     if t.count is not Count.KEEP:
         update["last_check_at"] = now
+    if t.count in (Count.PASS, Count.FAIL):
+        update["conclusive_at"] = now
+    if t.stuck:
+        update["stuck_at"] = now
     if t.count is Count.PASS:
         update.update(checks_passed=status.checks_passed + 1, checks_failed=0, backend_errors=0, looks=status.looks + 1)
     elif t.count is Count.FAIL:
@@ -302,15 +408,36 @@ def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime)
     return status.model_copy(update=update)
 
 
-def _describe(signal: Signal, obs: Observation, t: Transition) -> str:
+def _describe(
+    signal: Signal, obs: Observation, t: Transition, status: CanaryStatus, spec: ServiceSLOSpec | None
+) -> str:
     if signal is Signal.SETTLED:
         if t.to is P.SUCCEEDED:
             return f"promoted: revision {obs.revision} ({obs.template_hash}) is the stable version"
         return "rollback complete: the stable version runs again"
+    if signal in _STUCK and spec is not None:
+        why = (
+            "is not ready" if status.phase is P.WAITING
+            else f"got fewer than minRequests ({spec.analysis.min_requests}) requests in every check"
+        )
+        then = {Signal.STUCK_HOLD: "holding the rollout (analysis.onStuck: hold)",
+                Signal.STUCK_ROLLBACK: "rolling back (analysis.onStuck: rollback)",
+                Signal.STUCK_PROMOTE: "promoting (analysis.onStuck: promote)"}[signal]
+        return (f"canary of revision {obs.revision} ({obs.template_hash}) {why} after "
+                f"analysis.maxWait ({spec.analysis.max_wait:g}s): {then}")
+    if signal is Signal.ABORT and t.to is None:
+        return f"abort requested, but there is nothing to abort in phase {status.phase.value}: request dropped"
+    if signal is Signal.IGNORED_REQUEST:
+        what = "retry" if obs.retry else "promote" if obs.skip or obs.promote_requested else "request"
+        return obs.ignored_request or f"{what} requested, but it does nothing in phase {status.phase.value}: dropped"
     return {
         Signal.NEW_REVISION: f"new revision {obs.revision} ({obs.template_hash}): analysis starts",
-        Signal.REJECTED_REVISION: f"template {obs.template_hash} was rolled back before: frozen, not rolled out",
-        Signal.ABORT: "rollback requested by the canary.mop.dev/abort annotation",
-        Signal.SKIP: "analysis skipped by the canary.mop.dev/skip annotation: promoting",
+        Signal.REJECTED_REVISION: (
+            f"template {obs.template_hash} was rolled back before: frozen, its pods scaled to 0 and the rollout "
+            "paused (the stable ReplicaSet serves); apply another revision, or `canary retry` to analyse it again"
+        ),
+        Signal.ABORT: f"rollback of {status.template_hash} requested (canary abort)",
+        Signal.SKIP: "analysis skipped on request (canary promote): promoting",
+        Signal.RETRY: f"template {obs.template_hash} analysed again on request (canary retry)",
         Signal.READY: "canary is ready: analysing",
     }.get(signal, signal.value)

@@ -1,8 +1,9 @@
 """The controller's own metrics, exported on /metrics (names used by the Grafana dashboards).
 
 Per guarded Deployment: `canary_phase` (1 for its current phase), `canary_phase_since_timestamp_seconds`,
-`canary_checks_total{result}`, `canary_last_value{check}` (the canary's value in its last check) and
-`canary_decision_seconds`; a Deployment's series are removed when it is deleted or no longer guarded.
+`canary_checks_total{result}`, `canary_last_value{check}` (the canary's value in its last check),
+`canary_stuck_total{on_stuck}` and `canary_decision_seconds`; a Deployment's series are removed when it is
+deleted or no longer guarded.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class ControllerMetrics:
             "canary_rollbacks", "Rollbacks performed.", [*per, "action"], registry=r
         )
         self.promotions = Counter("canary_promotions", "Canaries promoted.", per, registry=r)
+        self.stuck = Counter(
+            "canary_stuck", "Canaries stuck past analysis.maxWait (not ready or too little traffic), once a revision.",
+            [*per, "on_stuck"], registry=r,
+        )
         self.backend_query_seconds = Histogram(
             "canary_backend_query_seconds", "Backend query latency.", ["backend"], registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
@@ -87,6 +92,9 @@ class ControllerMetrics:
 
     def observe_promotion(self, key: Key) -> None:
         self._labels(self.promotions, key).inc()
+
+    def observe_stuck(self, key: Key, on_stuck: str) -> None:
+        self._labels(self.stuck, key, on_stuck).inc()
 
     def tracked(self) -> set[Key]:
         with self._lock:

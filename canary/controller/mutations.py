@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from canary.controller.annotations import ABORT, PROMOTE, SKIP
+from canary.controller.annotations import REQUESTS
 from canary.controller.observe import Obj, meta
 from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
 
@@ -48,7 +48,7 @@ def write_status(deployment: Obj, status: CanaryStatus) -> None:
     metadata.setdefault("annotations", {})[STATUS_ANNOTATION] = status.to_annotation()
 
 
-def clear_requests(deployment: Obj, keys: Iterable[str] = (ABORT, SKIP, PROMOTE)) -> None:
+def clear_requests(deployment: Obj, keys: Iterable[str] = REQUESTS) -> None:
     annotations = meta(deployment).get("annotations") or {}
     for key in keys:
         annotations.pop(key, None)

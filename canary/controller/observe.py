@@ -136,3 +136,68 @@ def target_for(
 def images(obj: Obj) -> tuple[str, ...]:
     containers = (((obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     return tuple(str(c.get("image", "")) for c in containers)
+
+
+GITOPS_MANAGERS = {
+    "argocd-controller": "Argo CD",
+    "argocd-application-controller": "Argo CD",
+    "kustomize-controller": "Flux (kustomize-controller)",
+    "helm-controller": "Flux (helm-controller)",
+    "helm": "Helm",
+}
+"""Field managers (`metadata.managedFields[].manager`) of the GitOps agents that re-apply a template."""
+GITOPS_LABELS = {
+    "argocd.argoproj.io/instance": "Argo CD",
+    "kustomize.toolkit.fluxcd.io/name": "Flux (kustomize-controller)",
+    "helm.toolkit.fluxcd.io/name": "Flux (helm-controller)",
+}
+GITOPS_ANNOTATIONS = {
+    "argocd.argoproj.io/tracking-id": "Argo CD",
+    "meta.helm.sh/release-name": "Helm",
+}
+
+
+def gitops_agent(deployment: Obj) -> str:
+    """The GitOps agent that applies this Deployment's pod template from Git, or "" when none is seen.
+
+    A manager of `managedFields` that owns `spec.template` wins; else the agents' tracking labels and
+    annotations (Argo CD, Flux, Helm's `app.kubernetes.io/managed-by: Helm`)."""
+    m = meta(deployment)
+    for entry in m.get("managedFields") or []:
+        agent = GITOPS_MANAGERS.get(str(entry.get("manager", "")))
+        spec_fields = ((entry.get("fieldsV1") or {}).get("f:spec") or {}) if isinstance(entry, dict) else {}
+        if agent and "f:template" in spec_fields:
+            return agent
+    labels, annotations = m.get("labels") or {}, m.get("annotations") or {}
+    for key, agent in GITOPS_LABELS.items():
+        if key in labels:
+            return agent
+    for key, agent in GITOPS_ANNOTATIONS.items():
+        if key in annotations:
+            return agent
+    if str(labels.get("app.kubernetes.io/managed-by", "")).lower() == "helm":
+        return "Helm"
+    return ""
+
+
+def rs_replicas(rs: Obj) -> int:
+    """A ReplicaSet's pods: the larger of what it wants and what is ready (pods may still be terminating)."""
+    return max(int((rs.get("spec") or {}).get("replicas") or 0), ready_replicas(rs))
+
+
+def mid_rollout(current_hash: str, replicasets: list[Obj]) -> str:
+    """First sight: the template of the newest other ReplicaSet that still runs pods, when the current
+    template is not rolled out alone (under way, or not started); "" when the Deployment is rolled out.
+
+    `replicasets` are oldest revision first."""
+    _, others = split_replicasets(replicasets, current_hash)
+    return template_hash(others[-1]) if others else ""
+
+
+def serving_rejected(mode: Mode, deployment: Obj, canary_rs: Obj | None) -> bool:
+    """The current (rejected) template could run pods: guard mode, the rollout is unpaused or its
+    ReplicaSet has pods; canary mode, the Deployment asks for replicas."""
+    if mode is Mode.CANARY:
+        return spec_replicas(deployment) > 0 or ready_replicas(deployment) > 0
+    paused = bool((deployment.get("spec") or {}).get("paused"))
+    return not paused or (canary_rs is not None and rs_replicas(canary_rs) > 0)

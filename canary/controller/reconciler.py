@@ -24,10 +24,14 @@ from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import (
     Obj,
     canary_ready,
+    gitops_agent,
     images,
     meta,
+    mid_rollout,
     promoted,
     rollback_action,
+    rs_replicas,
+    serving_rejected,
     settled,
     spec_replicas,
     split_replicasets,
@@ -41,6 +45,9 @@ from canary.sources.traceql import failing_spans_query
 
 log = logging.getLogger(__name__)
 
+STOPS_SERVING = (RollbackAction.UNDO, RollbackAction.SCALE_TO_ZERO)
+"""Rollback actions after which the rejected template must run no pod (pause and notify-only keep them)."""
+
 class Deployments(Protocol):
     """The Kubernetes operations the reconciler needs (canary.kube.deployments.Deployments)."""
 
@@ -51,6 +58,8 @@ class Deployments(Protocol):
     def update_deployment(
         self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], *, expect_template_hash: str | None
     ) -> WriteOutcome: ...
+
+    def scale_replicaset(self, namespace: str, name: str, replicas: int) -> WriteOutcome: ...
 
 
 class EventSink(Protocol):
@@ -172,17 +181,32 @@ class Reconciler:
             log.info("dropped a verdict for %s/%s: the template changed since it was measured", namespace, name)
         ann = resolved.annotations
         action = rollback_action(spec, mode) if spec else RollbackAction.NOTIFY_ONLY
+        gitops = gitops_agent(deployment)
+        # Under a GitOps agent a guard-mode rollback does not write the template back (Git would re-apply
+        # it): it pauses the rollout and scales the rejected ReplicaSet to 0.
+        contain = bool(gitops) and mode is Mode.GUARD and action is RollbackAction.UNDO
+        requests = _requests(ann, current_hash, status)
         obs = Observation(
             mode=mode,
             template_hash=current_hash,
             revision=str(revision(deployment) or 0),
             config_error=error,
-            abort=bool(ann and ann.abort),
-            skip=bool(ann and ann.skip),
-            promote_requested=bool(ann and ann.promote),
+            abort=requests.abort,
+            skip=requests.skip or requests.promote,
+            promote_requested=requests.promote,
+            retry=requests.retry,
+            ignored_request=requests.ignored,
+            rolling_out=status is None and bool(mid_rollout(current_hash, replicasets)),
+            previous_hash=mid_rollout(current_hash, replicasets) if status is None else "",
+            rejected_serving=status is not None and current_hash in status.rejected and action in STOPS_SERVING
+            and serving_rejected(mode, deployment, canary_rs),
+            gitops=gitops,
             canary_ready=canary_ready(mode, deployment, canary_rs),
             settled=status is not None
-            and settled(status.phase, mode, action, deployment, baseline),
+            and (
+                _contained(replicasets, status.rejected) if contain and status.phase is CanaryPhase.ROLLING_BACK
+                else settled(status.phase, mode, action, deployment, baseline)
+            ),
             verdict=verdict,
         )
         decision = decide(status, obs, spec, self.clock())
@@ -195,13 +219,15 @@ class Reconciler:
         if new_status != status:
             new_status = new_status.model_copy(update={"updated_at": self.clock()})
         plan = _Plan(self, deployment, baseline, replicasets, canary_rs, status, new_status, decision, action,
-                     resolved, outcome if verdict is not None else None)
+                     resolved, outcome if verdict is not None else None, contain, obs.promote_requested)
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
         written = self.deployments.update_deployment(namespace, name, plan.mutate, expect_template_hash=current_hash)
         if written.status == "template-changed":
             return "retry"
+        if written.status in ("written", "unchanged"):
+            plan.scale_down_rejected()
         if written.status == "unchanged":
             return decision
         if written.status != "written":
@@ -224,6 +250,8 @@ class Reconciler:
             self.metrics.observe_rollback((ns, name), action.value)
         if t.effect is Effect.PROMOTED:
             self.metrics.observe_promotion((ns, name))
+        if t.stuck and resolved.spec is not None:
+            self.metrics.observe_stuck((ns, name), resolved.spec.analysis.on_stuck.value)
         if t.event is not None:
             self.events.record(deployment, t.event[0], t.event[1], status.message)
         log.info(
@@ -249,9 +277,17 @@ class _Plan:
     def __init__(
         self, reconciler: Reconciler, deployment: Obj, baseline: Obj | None, replicasets: list[Obj],
         canary_rs: Obj | None, before: CanaryStatus | None, status: CanaryStatus, decision: Decision,
-        action: RollbackAction, resolved: Resolved, outcome: Outcome | None,
+        action: RollbackAction, resolved: Resolved, outcome: Outcome | None, contain: bool = False,
+        promote_asked: bool = False,
     ) -> None:
         self.r = reconciler
+        self.contain = contain
+        """Guard mode under a GitOps agent: a rollback pauses and scales the rejected ReplicaSet to 0
+        instead of writing the stable template back."""
+        self.promote_asked = promote_asked
+        self.stops_serving = action in STOPS_SERVING
+        """CONTAIN scales the rejected template to 0 only when the rollback action stops it serving at all
+        (`pause` and `notify-only` keep its pods, as chosen: the Deployment is only paused)."""
         self.deployment = deployment
         self.baseline = baseline
         self.replicasets = replicasets
@@ -272,11 +308,14 @@ class _Plan:
     def _prepare(self) -> None:
         """Status changes that depend on the Deployment: the restored template and the notification."""
         update: dict[str, object] = {}
-        undo = Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO
+        undo = Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO and not self.contain
         if undo and self.previous is not None:
             restored = template_hash(self.previous)
             update.update(template_hash=restored, stable_hash=restored)
         if Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.SCALE_TO_ZERO:
+            update["replicas_before"] = spec_replicas(self.deployment)
+        canary_contain = Action.CONTAIN in self.decision.actions and self.mode is Mode.CANARY and self.stops_serving
+        if canary_contain and spec_replicas(self.deployment) > 0:
             update["replicas_before"] = spec_replicas(self.deployment)
         notify = self.decision.transition.notify
         slo = self.resolved.slo
@@ -319,7 +358,7 @@ class _Plan:
         """Canary mode: copy the canary's template into the baseline (auto, or when asked)."""
         spec = self.resolved.spec
         assert self.baseline is not None and spec is not None
-        asked = self.resolved.annotations is not None and self.resolved.annotations.promote
+        asked = self.promote_asked or self.decision.signal is Signal.STUCK_PROMOTE
         if spec.promote.value == "manual" and not asked:
             return True
         canary = self.deployment
@@ -356,12 +395,33 @@ class _Plan:
         outbox = [e for e in self.status.outbox if e.key not in done]
         return self.status.model_copy(update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox})
 
+    def scale_down_rejected(self) -> None:
+        """Guard mode, after the Deployment write paused it: rejected templates' ReplicaSets to 0 pods."""
+        rollback = Action.ROLLBACK in self.decision.actions and self.contain
+        contain = Action.CONTAIN in self.decision.actions and self.stops_serving
+        if self.mode is not Mode.GUARD or not (rollback or contain):
+            return
+        for rs in self.replicasets:
+            h = template_hash(rs)
+            if h in self.status.rejected and h != self.status.stable_hash and rs_replicas(rs) > 0:
+                m = meta(rs)
+                done = self.r.deployments.scale_replicaset(m.get("namespace", ""), m["name"], 0)
+                if done.status != "written":
+                    log.warning("could not scale rejected ReplicaSet %s to 0: %s", m["name"], done.reason)
+
     def _apply(self, action: Action, d: Obj) -> None:
         guard = self.mode is Mode.GUARD
         if action is Action.HOLD and guard:
-            mutations.set_paused(d, self.canary_rs is not None)
+            # Held once the canary ReplicaSet has pods; until then the rollout must run to create them.
+            mutations.set_paused(d, self.canary_rs is not None and rs_replicas(self.canary_rs) > 0)
         elif action is Action.PAUSE:
             mutations.set_paused(d, True)
+        elif action is Action.CONTAIN and guard:
+            mutations.set_paused(d, True)  # its ReplicaSet goes to 0 after this write (stops_serving)
+        elif action is Action.CONTAIN and self.stops_serving:
+            mutations.set_replicas(d, 0)
+        elif action is Action.RESUME and guard:
+            mutations.set_paused(d, False)
         elif action is Action.RESTORE_REPLICAS and self.status.replicas_before and spec_replicas(d) == 0:
             mutations.set_replicas(d, self.status.replicas_before)
         elif action is Action.PROMOTE and guard:
@@ -373,7 +433,9 @@ class _Plan:
 
     def _rollback(self, d: Obj) -> None:
         if self.action is RollbackAction.UNDO:
-            if self.previous is not None:
+            if self.contain:
+                mutations.set_paused(d, True)  # its ReplicaSet goes to 0 after this write
+            elif self.previous is not None:
                 mutations.restore_template(d, self.previous)
             else:
                 mutations.set_paused(d, True)
@@ -381,3 +443,38 @@ class _Plan:
             mutations.set_replicas(d, 0)
         elif self.action is RollbackAction.PAUSE:
             mutations.set_paused(d, True)
+
+
+@dataclass(frozen=True)
+class _Requests:
+    abort: bool = False
+    promote: bool = False
+    skip: bool = False
+    retry: bool = False
+    ignored: str = ""
+
+
+def _requests(ann: Annotations | None, current_hash: str, status: CanaryStatus | None) -> _Requests:
+    """The request annotations that apply to the current template: "true", or the hash they were issued
+    for when it is both the current template and the one the status is about. Others are dropped."""
+    if ann is None:
+        return _Requests()
+    about = status.template_hash if status is not None else ""
+
+    def applies(value: str | None) -> bool:
+        return value == "true" or (value is not None and value == current_hash == about)
+
+    stale = [
+        f"{key} was requested for template {value}, but the Deployment now runs {current_hash}: dropped"
+        for key, value in (("abort", ann.abort), ("promote", ann.promote), ("skip", ann.skip), ("retry", ann.retry))
+        if value is not None and not applies(value)
+    ]
+    return _Requests(
+        abort=applies(ann.abort), promote=applies(ann.promote), skip=applies(ann.skip), retry=applies(ann.retry),
+        ignored="; ".join(stale),
+    )
+
+
+def _contained(replicasets: list[Obj], rejected: Sequence[str]) -> bool:
+    """No ReplicaSet of a rejected template has pods."""
+    return not any(template_hash(rs) in rejected and rs_replicas(rs) > 0 for rs in replicasets)

@@ -193,6 +193,9 @@ class Runtime:
         self.ticks += 1
         cache = self._deployments()
         by_name = {(meta(d).get("namespace", ""), meta(d)["name"]): d for d in cache}
+        for dep in cache:
+            if self._waiting(dep, interval):  # nothing to measure, but analysis.maxWait may have passed
+                self.reconciler.reconcile(meta(dep).get("namespace", ""), meta(dep)["name"])
         due: list[tuple[Obj, str, AnalysisRequest]] = []
         for dep in cache:
             found = self._due_request(dep, interval, now, by_name)
@@ -213,6 +216,14 @@ class Runtime:
                     meta(dep).get("namespace", ""), meta(dep)["name"], outcome=outcome, checked_hash=checked_hash
                 )
         return len(due)
+
+    def _waiting(self, dep: Obj, interval: float) -> bool:
+        annotations = meta(dep).get("annotations") or {}
+        status, _ = read_status(annotations)
+        if not is_enabled(annotations) or status is None or status.phase is not CanaryPhase.WAITING:
+            return False
+        spec = self.reconciler.resolve(dep).spec
+        return spec is not None and spec.analysis.interval == interval and status.stuck_at is None
 
     def _due_request(
         self, dep: Obj, interval: float, now: datetime, by_name: dict[tuple[str, str], Obj]

@@ -61,6 +61,10 @@ class CanaryStatus(BaseModel):
     """Checks run on this revision, the judge's sequential look index."""
     last_verdict: Verdict | None = None
     last_check_at: datetime | None = None
+    conclusive_at: datetime | None = None
+    """The last check that passed or failed (not inconclusive): progress, for `analysis.maxWait`."""
+    stuck_at: datetime | None = None
+    """When this revision was reported stuck (once per revision)."""
     started_at: datetime | None = None
     updated_at: datetime | None = None
     message: str = ""

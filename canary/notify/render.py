@@ -35,6 +35,7 @@ _HEADLINE = {
     NotifyEvent.FROZEN: "Frozen {}",
     NotifyEvent.BACKEND_DOWN: "Backend down, analysis on hold: {}",
     NotifyEvent.BACKEND_RECOVERED: "Backend recovered, analysing again: {}",
+    NotifyEvent.STUCK: "Canary stuck: {}",
 }
 
 

@@ -115,7 +115,7 @@ def test_rejected_template_applied_again_is_frozen_not_rolled_back() -> None:
     s = status(P.ROLLED_BACK, template_hash="old", rejected=["new"])
     d = decide(s, obs("new"), SPEC, NOW)
     assert d.status.phase is P.FROZEN and d.status.freeze_cause is FreezeCause.REJECTED
-    assert Action.ROLLBACK not in d.actions and Action.PAUSE in d.actions
+    assert Action.ROLLBACK not in d.actions and Action.CONTAIN in d.actions
     again = decide(d.status, obs("new"), SPEC, NOW)
     assert again.signal is Signal.NONE and again.transition.notify is None
 
@@ -187,3 +187,75 @@ def test_a_deployment_seen_before_its_slo_is_adopted_once_valid() -> None:
 def test_nothing_to_do_while_analysing_between_checks() -> None:
     d = decide(status(P.ANALYSING), obs(canary_ready=True), SPEC, NOW)
     assert d.signal is Signal.NONE and d.status == status(P.ANALYSING) and not d.actions
+
+
+def test_first_sight_mid_rollout_analyses_the_new_template_against_the_old_one() -> None:
+    d = decide(None, obs("new", rolling_out=True, previous_hash="old"), SPEC, NOW)
+    assert d.signal is Signal.NEW_REVISION and d.status.phase is P.WAITING and Action.HOLD in d.actions
+    assert (d.status.template_hash, d.status.stable_hash) == ("new", "old")
+    invalid = decide(None, obs("new", config_error="no SLO yet"), None, NOW).status
+    later = decide(invalid, obs("new", rolling_out=True, previous_hash="old"), SPEC, NOW)
+    assert later.signal is Signal.NEW_REVISION and later.status.stable_hash == "old"
+
+
+def test_rejected_template_that_could_serve_again_is_contained_without_noise() -> None:
+    for phase in (P.FROZEN, P.ROLLED_BACK):
+        s = status(phase, rejected=["new"], freeze_cause=FreezeCause.REJECTED)
+        d = decide(s, obs("new", rejected_serving=True), SPEC, NOW)
+        assert d.signal is Signal.REJECTED_SERVING and d.actions == (Action.CONTAIN,)
+        assert d.transition.event is None and d.transition.notify is None and d.status.phase is phase
+    back = decide(status(P.FROZEN, rejected=["new"], stable_hash="old"), obs("old"), SPEC, NOW)
+    assert back.status.phase is P.SUCCEEDED and Action.RESUME in back.actions
+
+
+def test_gitops_rollback_says_git_still_holds_the_rejected_template() -> None:
+    d = decide(status(P.ANALYSING, checks_failed=1), obs(verdict=verdict(Phase.FAIL), gitops="Argo CD"), SPEC, NOW)
+    assert d.status.phase is P.ROLLING_BACK
+    assert "Argo CD" in d.status.message and "Git still holds the rejected template new" in d.status.message
+    frozen = decide(status(P.ROLLED_BACK, template_hash="old", rejected=["new"]), obs("new", gitops="Flux"),
+                    SPEC, NOW)
+    assert "Git still holds the rejected template new" in frozen.status.message
+
+
+def test_requests_act_once_in_their_phases_and_are_always_consumed() -> None:
+    frozen = status(P.FROZEN, rejected=["new"], freeze_cause=FreezeCause.REJECTED)
+    abort = decide(frozen, obs(abort=True), SPEC, NOW)
+    assert abort.status.phase is P.ROLLING_BACK and Action.ROLLBACK in abort.actions
+    retry = decide(frozen, obs(retry=True), SPEC, NOW)
+    assert retry.status.phase is P.WAITING and "new" not in retry.status.rejected
+    assert Action.CLEAR_REQUEST in retry.actions and retry.status.checks_failed == 0
+    refused = decide(frozen, obs(skip=True, promote_requested=True), SPEC, NOW)
+    assert refused.signal is Signal.IGNORED_REQUEST and refused.actions == (Action.CLEAR_REQUEST,)
+    assert refused.status.phase is P.FROZEN
+    for phase in (P.SUCCEEDED, P.ROLLED_BACK):
+        for request in ({"skip": True}, {"retry": True}, {"ignored_request": "abort was for x"}):
+            d = decide(status(phase), obs(**request), SPEC, NOW)
+            assert d.signal is Signal.IGNORED_REQUEST and d.actions == (Action.CLEAR_REQUEST,)
+            assert d.status.phase is phase
+
+
+def test_a_stuck_canary_is_reported_once_then_does_what_the_slo_says() -> None:
+    from datetime import timedelta
+
+    from canary.config.slo import OnStuck
+
+    late = NOW + timedelta(seconds=SPEC.analysis.max_wait + 1)
+    waiting = status(P.WAITING, started_at=NOW)
+    assert decide(waiting, obs(), SPEC, NOW + timedelta(seconds=5)).signal is Signal.NOT_READY
+    d = decide(waiting, obs(), SPEC, late)
+    assert d.signal is Signal.STUCK_HOLD and d.transition.event == ("Warning", "CanaryStuck")
+    assert d.transition.notify is NotifyEvent.STUCK and d.status.stuck_at == late and d.status.phase is P.WAITING
+    assert "not ready" in d.status.message and "hold" in d.status.message
+    assert decide(d.status, obs(), SPEC, late + timedelta(seconds=60)).signal is Signal.NOT_READY
+    quiet = status(P.ANALYSING, started_at=NOW)
+    q = decide(quiet, obs(verdict=verdict(Phase.INCONCLUSIVE), canary_ready=True), SPEC, late)
+    assert q.signal is Signal.STUCK_HOLD and "minRequests" in q.status.message
+    passing = decide(quiet, obs(verdict=verdict(Phase.PASS), canary_ready=True), SPEC, late)
+    assert passing.signal is Signal.PASS and passing.status.conclusive_at == late
+    for policy, phase, action in ((OnStuck.ROLLBACK, P.ROLLING_BACK, Action.ROLLBACK),
+                                  (OnStuck.PROMOTE, P.PROMOTING, Action.PROMOTE)):
+        spec = SPEC.model_copy(update={"analysis": SPEC.analysis.model_copy(update={"on_stuck": policy})})
+        acted = decide(waiting, obs(), spec, late)
+        assert acted.status.phase is phase and action in acted.actions and acted.transition.stuck
+    begun = decide(d.status, obs("newer"), SPEC, late)
+    assert begun.status.stuck_at is None, "a new revision may be reported stuck again"
