@@ -34,6 +34,7 @@ def test_cluster_role_grants_exactly_what_the_controller_needs(controller: list[
     needed = {
         *[("apps", "deployments", v, "*") for v in ("get", "list", "watch", "patch")],
         *[("apps", "replicasets", v, "*") for v in ("get", "list", "watch")],
+        ("apps", "replicasets/scale", "patch", "*"),  # a rejected template's ReplicaSet to 0
         *[("", "events", v, "*") for v in ("create", "patch")],
         *[("", "configmaps", v, "*") for v in ("get", "list", "watch")],
     }
