@@ -29,6 +29,7 @@ from canary.controller.observe import (
     meta,
     mid_rollout,
     promoted,
+    ready_replicas,
     rollback_action,
     rs_replicas,
     serving_rejected,
@@ -186,6 +187,7 @@ class Reconciler:
         # it): it pauses the rollout and scales the rejected ReplicaSet to 0.
         contain = bool(gitops) and mode is Mode.GUARD and action is RollbackAction.UNDO
         requests = _requests(ann, current_hash, status)
+        first_sight_stable = mid_rollout(current_hash, replicasets) if status is None else ""
         obs = Observation(
             mode=mode,
             template_hash=current_hash,
@@ -196,8 +198,8 @@ class Reconciler:
             promote_requested=requests.promote,
             retry=requests.retry,
             ignored_request=requests.ignored,
-            rolling_out=status is None and bool(mid_rollout(current_hash, replicasets)),
-            previous_hash=mid_rollout(current_hash, replicasets) if status is None else "",
+            rolling_out=bool(first_sight_stable),
+            previous_hash=first_sight_stable,
             rejected_serving=status is not None and current_hash in status.rejected and action in STOPS_SERVING
             and serving_rejected(mode, deployment, canary_rs),
             gitops=gitops,
@@ -396,18 +398,34 @@ class _Plan:
         return self.status.model_copy(update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox})
 
     def scale_down_rejected(self) -> None:
-        """Guard mode, after the Deployment write paused it: rejected templates' ReplicaSets to 0 pods."""
-        rollback = Action.ROLLBACK in self.decision.actions and self.contain
+        """Guard mode, after the Deployment write (a pause, or an undo): rejected templates' ReplicaSets to
+        0 pods at once, so none serves while the deployment controller catches up.
+
+        Paused (contain): a paused Deployment only scales its one active ReplicaSet to full size, so the
+        stable ReplicaSet is given pods first when it has none (else the newest, rejected, one would be
+        scaled back up). Undo: the rejected ReplicaSet is now an old one, only ever scaled down; it is
+        taken to 0 at once only while it is the minority (the canary step), else the rolling undo
+        replaces its pods without a capacity drop."""
+        rollback = Action.ROLLBACK in self.decision.actions and self.action is RollbackAction.UNDO
         contain = Action.CONTAIN in self.decision.actions and self.stops_serving
-        if self.mode is not Mode.GUARD or not (rollback or contain):
+        stable = self.previous
+        if self.mode is not Mode.GUARD or stable is None or not (rollback or contain):
             return
-        for rs in self.replicasets:
-            h = template_hash(rs)
-            if h in self.status.rejected and h != self.status.stable_hash and rs_replicas(rs) > 0:
-                m = meta(rs)
-                done = self.r.deployments.scale_replicaset(m.get("namespace", ""), m["name"], 0)
-                if done.status != "written":
-                    log.warning("could not scale rejected ReplicaSet %s to 0: %s", m["name"], done.reason)
+        rejected = [rs for rs in self.replicasets if template_hash(rs) in self.status.rejected
+                    and template_hash(rs) != template_hash(stable) and rs_replicas(rs) > 0]
+        paused = contain or self.contain
+        if not paused and ready_replicas(stable) < sum(rs_replicas(rs) for rs in rejected):
+            return
+        if paused and rejected and rs_replicas(stable) == 0:
+            self._scale(stable, spec_replicas(self.deployment))
+        for rs in rejected:
+            self._scale(rs, 0)
+
+    def _scale(self, rs: Obj, replicas: int) -> None:
+        m = meta(rs)
+        done = self.r.deployments.scale_replicaset(m.get("namespace", ""), m["name"], replicas)
+        if done.status != "written":
+            log.warning("could not scale ReplicaSet %s to %d: %s", m["name"], replicas, done.reason)
 
     def _apply(self, action: Action, d: Obj) -> None:
         guard = self.mode is Mode.GUARD

@@ -53,8 +53,12 @@ def test_rejected_template_applied_again_has_no_ready_pod_within_seconds_and_sta
     with env.controller():
         setup(env, ns)
         env.set_image(ns, "checkout", "bad")
+        env.wait_phase(ns, "checkout", "RollingBack", "RolledBack")
+        rolled_back = time.monotonic()
+        wait_for("no ready pod of the rolled-back template", lambda: ready_pods(env, ns, "checkout", "bad") == 0,
+                 timeout=10, every=0.05)
+        assert time.monotonic() - rolled_back < 1.5, "taken to 0 with the rollback, not at the rollout's pace"
         env.wait_phase(ns, "checkout", "RolledBack")
-        assert ready_pods(env, ns, "checkout", "bad") == 0
         for attempt in range(2):  # a re-apply, then another after a good release in between
             env.set_image(ns, "checkout", "bad")
             applied = time.monotonic()
