@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -115,7 +116,7 @@ def status(
     import yaml
     from rich.live import Live
 
-    from canary.controller.statusrender import detail, list_table
+    from canary.controller.statusrender import detail, list_view
     from canary.controller.statusview import StatusReader, status_document
 
     target = _split_ref(ref, namespace) if ref else None
@@ -127,7 +128,7 @@ def status(
             return reader.list(namespace)
         found = reader.get(*target)
         if found is None:
-            raise fail(f"Deployment {target[0]}/{target[1]} not found", ExitCode.BAD_INPUT)
+            raise LookupError(f"Deployment {target[0]}/{target[1]} not found")
         return [found]
 
     def render(items: list[DeploymentView]) -> RenderableType:
@@ -135,7 +136,7 @@ def status(
             return detail(items[0])
         if not items:
             return Text("no Deployment is annotated canary.mop.dev/enabled=true")
-        return list_table(items, wide=output is StatusOutput.WIDE)
+        return list_view(items, wide=output is StatusOutput.WIDE)
 
     def emit(items: list[DeploymentView]) -> None:
         document = status_document(items)
@@ -145,7 +146,10 @@ def status(
             print("---\n" + yaml.safe_dump(document, sort_keys=False), end="")
 
     structured = output in (StatusOutput.JSON, StatusOutput.YAML)
-    first = views()
+    try:
+        first = views()
+    except LookupError as exc:
+        raise fail(str(exc), ExitCode.BAD_INPUT) from None
     if not watch:
         if structured:
             emit(first)
@@ -156,20 +160,27 @@ def status(
     try:
         if structured:
             emit(first)
+        with contextlib.nullcontext() if structured else Live(
+            render(first), console=out, auto_refresh=False, redirect_stderr=False
+        ) as live:
             while updates is None or shown < updates:
                 time.sleep(interval)
-                emit(views())
                 shown += 1
-            return
-        with Live(render(first), console=out, auto_refresh=False, redirect_stderr=False) as live:
-            while updates is None or shown < updates:
-                time.sleep(interval)
                 try:
-                    live.update(render(views()), refresh=True)
-                except (typer.Exit, ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
-                    message = describe(exc)[1] if not isinstance(exc, typer.Exit) else "not found"
-                    live.update(Text(f"error {message} (retrying every {interval:g}s)", style="red"), refresh=True)
-                shown += 1
+                    items = views()
+                except (LookupError, ApiException, OSError, urllib3.exceptions.HTTPError) as exc:
+                    # a watch outlives a blip: say what failed in place of the view and try again
+                    message = str(exc) if isinstance(exc, LookupError) else describe(exc)[1]
+                    problem = f"error {message} (retrying every {interval:g}s)"
+                    if live is None:
+                        err_console.print(problem, highlight=False, soft_wrap=True)
+                    else:
+                        live.update(Text(problem, style="red"), refresh=True)
+                    continue
+                if live is None:
+                    emit(items)
+                else:
+                    live.update(render(items), refresh=True)
     except KeyboardInterrupt:
         return
 

@@ -63,6 +63,14 @@ def _checks(view: DeploymentView) -> str:
     return f"{view.checks_passed}{needed} ✔ {view.checks_failed}{limit} ✖"
 
 
+def list_view(views: list[DeploymentView], wide: bool = False) -> RenderableType:
+    """The table, then what could not be read (once)."""
+    warnings = sorted({w for v in views for w in v.warnings})
+    if not warnings:
+        return list_table(views, wide)
+    return Group(list_table(views, wide), *(Text(f"⚠ {w}", style="yellow") for w in warnings))
+
+
 def list_table(views: list[DeploymentView], wide: bool = False) -> Table:
     table = Table(title="guarded Deployments", title_justify="left", box=None, header_style="bold")
     columns = ["DEPLOYMENT", "MODE", "PHASE", "REV", "CHECKS", "LAST VERDICT", "AGE", "REASON"]
@@ -155,6 +163,8 @@ def detail(view: DeploymentView) -> RenderableType:
             table.add_row(age(d.at), Text(d.type, style="yellow" if d.type == "Warning" else ""), d.reason + count,
                           d.message)
         parts.append(table)
+    for warning in view.warnings:
+        parts.append(Text(f"⚠ {warning}", style="yellow"))
     if view.pending_notifications:
         parts.append(Text("\nPending notifications", style="bold"))
         for n in view.pending_notifications:

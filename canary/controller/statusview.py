@@ -7,6 +7,7 @@ its Events) and what Kubernetes reports (ReplicaSets, Pods); nothing is computed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -102,6 +103,8 @@ class DeploymentView(BaseModel):
     pods: list[PodView] = Field(default_factory=list)
     decisions: list[DecisionView] = Field(default_factory=list)
     pending_notifications: list[NotificationView] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    """What could not be read (e.g. Events the user may not list), so the view is known to be partial."""
 
 
 class StatusView(BaseModel):
@@ -302,17 +305,28 @@ class StatusReader:
     def _items(self, listed: Any) -> list[Obj]:
         return [_plain(self.client, item) for item in listed.items]
 
-    def _slos(self, namespace: str | None) -> dict[tuple[str, str], ServiceSLO]:
-        selector = f"{SLO_CONFIGMAP_LABEL}=true"
+    def _optional(self, what: str, namespace: str | None, call: Callable[[], Any],
+                  warnings: list[str]) -> list[Obj]:
+        """A list the view can do without: a 403 becomes a warning shown with the view."""
         try:
-            listed = (self.core.list_namespaced_config_map(namespace, label_selector=selector) if namespace
-                      else self.core.list_config_map_for_all_namespaces(label_selector=selector))
+            return self._items(call())
         except ApiException as exc:
-            if exc.status == 403:  # may not read ConfigMaps: show what the status annotation says
-                return {}
-            raise
+            if exc.status != 403:
+                raise
+            where = f" in namespace {namespace}" if namespace else ""
+            warnings.append(f"not allowed to list {what}{where} ({exc.status} {exc.reason}): not shown")
+            return []
+
+    def _slos(self, namespace: str | None, warnings: list[str]) -> dict[tuple[str, str], ServiceSLO]:
+        selector = f"{SLO_CONFIGMAP_LABEL}=true"
+        configmaps = self._optional(
+            "ConfigMaps", namespace,
+            lambda: (self.core.list_namespaced_config_map(namespace, label_selector=selector) if namespace
+                     else self.core.list_config_map_for_all_namespaces(label_selector=selector)),
+            warnings,
+        )
         out: dict[tuple[str, str], ServiceSLO] = {}
-        for cm in self._items(listed):
+        for cm in configmaps:
             for slo in load_configmap(cm).slos:
                 out[(slo.metadata.namespace or "", slo.metadata.name)] = slo
         return out
@@ -321,8 +335,11 @@ class StatusReader:
         listed = (self.apps.list_namespaced_deployment(namespace) if namespace
                   else self.apps.list_deployment_for_all_namespaces())
         guarded = [d for d in self._items(listed) if is_enabled(meta(d).get("annotations"))]
-        slos = self._slos(namespace) if guarded else {}
+        warnings: list[str] = []
+        slos = self._slos(namespace, warnings) if guarded else {}
         views = [build_view(d, [], [], [], slos, detail=False) for d in guarded]
+        for view in views:
+            view.warnings = warnings
         return sorted(views, key=lambda v: (v.namespace, v.name))
 
     def get(self, namespace: str, name: str) -> DeploymentView | None:
@@ -334,12 +351,17 @@ class StatusReader:
                 return None
             raise
         selector = label_selector((deployment.get("spec") or {}).get("selector")) or None
-        replicasets = owned_replicasets(
-            deployment, self._items(self.apps.list_namespaced_replica_set(namespace, label_selector=selector)))
-        pods = self._items(self.core.list_namespaced_pod(namespace, label_selector=selector))
-        events = self._items(self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.kind=Deployment,involvedObject.name={name}"))
-        return build_view(deployment, replicasets, pods, events, self._slos(namespace), detail=True)
+        warnings: list[str] = []
+        replicasets = owned_replicasets(deployment, self._optional(
+            "ReplicaSets", namespace, lambda: self.apps.list_namespaced_replica_set(namespace, label_selector=selector),
+            warnings))
+        pods = self._optional(
+            "Pods", namespace, lambda: self.core.list_namespaced_pod(namespace, label_selector=selector), warnings)
+        events = self._optional("Events", namespace, lambda: self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.kind=Deployment,involvedObject.name={name}"), warnings)
+        view = build_view(deployment, replicasets, pods, events, self._slos(namespace, warnings), detail=True)
+        view.warnings = warnings
+        return view
 
 
 def status_document(items: list[DeploymentView]) -> dict[str, Any]:

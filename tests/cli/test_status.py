@@ -5,6 +5,8 @@ the stable `-o json|yaml` schema and `--watch`."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,3 +181,50 @@ def test_status_errors_are_one_line(cluster: tuple[KubeSim, str]) -> None:
     assert bad_ref.exit_code == 4 and "NAMESPACE/NAME" in bad_ref.output
     bad_output = runner.invoke(app, ["status", "-o", "xml", "--kubeconfig", kubeconfig])
     assert bad_output.exit_code == 4 and "Traceback" not in bad_output.output
+
+
+def test_a_user_who_may_not_list_events_still_gets_the_view(cluster: tuple[KubeSim, str], tmp_path: Path) -> None:
+    """RBAC as a developer often has it: Deployments, ReplicaSets and Pods readable; Events and ConfigMaps not."""
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    sim.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "viewer", "namespace": "shop"},
+                "rules": [{"apiGroups": ["apps"], "resources": ["deployments", "replicasets"],
+                           "verbs": ["get", "list"]},
+                          {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})
+    sim.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "viewer", "namespace": "shop"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+                "subjects": [{"kind": "User", "name": "dev", "apiGroup": "rbac.authorization.k8s.io"}]})
+    limited = str(sim.write_kubeconfig(tmp_path / "dev", token=sim.user_token("dev")))
+    result = runner.invoke(app, ["status", "shop/checkout", "--kubeconfig", limited])
+    assert result.exit_code == 0, result.output
+    assert "◌ Analysing" in result.output and "# revision:2" in result.output
+    assert "not allowed to list Events in namespace shop (403 Forbidden): not shown" in result.output
+    assert "not allowed to list ConfigMaps" in result.output
+    listed = runner.invoke(app, ["status", "-n", "shop", "--kubeconfig", limited])
+    assert listed.exit_code == 0 and "shop/checkout" in listed.output
+    everywhere = runner.invoke(app, ["status", "--kubeconfig", limited])  # may not list across namespaces
+    assert everywhere.exit_code == 3 and "403 Forbidden" in everywhere.output and "Traceback" not in everywhere.output
+
+
+def test_watch_outlives_a_deleted_deployment(cluster: tuple[KubeSim, str]) -> None:
+    """The Deployment is deleted once the first frame has read it: the watch says so in place and goes on."""
+    sim, kubeconfig = cluster
+    rolled_out_twice(sim, kubeconfig)
+    sim.clear_requests()
+    path = "/apis/apps/v1/namespaces/shop/deployments/checkout"
+
+    def delete_after_first_read() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(r.path == path for r in sim.requests):
+            time.sleep(0.02)
+        sim.delete("apps/v1", "deployments", "shop", "checkout")
+
+    deleter = threading.Thread(target=delete_after_first_read)
+    deleter.start()
+    result = runner.invoke(app, ["status", "shop/checkout", "-w", "--interval", "1", "--updates", "1",
+                                 "--kubeconfig", kubeconfig])
+    deleter.join()
+    assert result.exit_code == 0, result.output
+    assert "Deployment shop/checkout not found (retrying every 1s)" in result.output
