@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from canary.cli import app
-from canary.errors import ExitCode
+from canary.errors import ExitCode, describe
+from canary_testkit.kube import KubeSim
 
 runner = CliRunner()
 SLO = "apiVersion: canary.mop.dev/v1alpha1\nkind: ServiceSLO\nmetadata: {name: checkout}\nspec: {service: checkout}\n"
@@ -105,3 +106,19 @@ def test_installed_script_prints_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [f"error kubeconfig {tmp_path / 'none'}: file not found (and not "
                                                 "running in a cluster)"]
     assert done.stdout == ""
+
+
+def test_an_api_server_error_is_a_backend_error(tmp_path: Path) -> None:
+    with KubeSim(rollout_step_seconds=None) as sim:
+        kubeconfig = str(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+        sim.fail_next("GET /apis/apps/v1/deployments", status=500, message="etcdserver: request timed out")
+        result = runner.invoke(app, ["status", "--kubeconfig", kubeconfig])
+    one_line_error(result, ExitCode.BACKEND,
+                   "Kubernetes API server answered 500 Internal Server Error: etcdserver: request timed out")
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint() -> None:
+    """What no command expects (a bug) still prints one line, exit 5, and says how to get the traceback."""
+    code, message = describe(KeyError("spec"))
+    assert code == ExitCode.INTERNAL
+    assert message == "unexpected KeyError: 'spec' (rerun with --debug for the traceback)"
