@@ -162,8 +162,12 @@ def forecast(status: CanaryStatus, spec: ServiceSLOSpec | None) -> str:
         left = max(analysis.backend_error_limit - status.backend_errors, 1)
         return (f"{analysis.on_backend_failure.value} after {left} more backend error{'s' * (left > 1)} "
                 f"(~{_seconds(left * analysis.interval)})")
-    return (f"promoted after {to_promote} more passed check{'s' * (to_promote != 1)} "
-            f"(~{_seconds(to_promote * analysis.interval)})")
+    manual = status.mode.value == "canary" and spec.promote.value == "manual"
+    if manual and to_promote == 0:
+        return "waiting for a manual promotion (canary promote NAMESPACE/NAME)"
+    return (f"{'ready to promote' if manual else 'promoted'} after {to_promote} more passed "
+            f"check{'s' * (to_promote != 1)} (~{_seconds(to_promote * analysis.interval)})"
+            + (", then waits for a manual promotion" if manual else ""))
 
 
 def _check_view(check: CheckResult) -> CheckView:

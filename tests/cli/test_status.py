@@ -228,3 +228,24 @@ def test_watch_outlives_a_deleted_deployment(cluster: tuple[KubeSim, str]) -> No
     deleter.join()
     assert result.exit_code == 0, result.output
     assert "Deployment shop/checkout not found (retrying every 1s)" in result.output
+
+
+def test_the_forecast_says_what_happens_next() -> None:
+    """The forecast is pure: a status and the SLO spec in, one line out."""
+    from canary.config.slo import ServiceSLOSpec
+    from canary.controller.status import FreezeCause
+    from canary.controller.statusview import forecast
+
+    spec = ServiceSLOSpec.model_validate({"service": "s", "analysis": {"interval": "30s", "successfulChecks": 5,
+                                                                       "failedChecks": 3}})
+    analysing = CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.GUARD, checks_passed=2)
+    assert forecast(analysing, spec) == "promoted after 3 more passed checks (~1m30s)"
+    failing = failing_status(datetime.now(UTC)).model_copy(update={"checks_failed": 1})
+    assert forecast(failing, spec) == "rolled back after 2 more failed checks (~1m)"
+    manual = ServiceSLOSpec.model_validate({"service": "s", "promote": "manual",
+                                            "analysis": {"successfulChecks": 2}})
+    canary = CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.CANARY, checks_passed=2)
+    assert forecast(canary, manual) == "waiting for a manual promotion (canary promote NAMESPACE/NAME)"
+    frozen = CanaryStatus(phase=CanaryPhase.FROZEN, mode=Mode.GUARD, freeze_cause=FreezeCause.BACKEND)
+    assert "metrics backend is down" in forecast(frozen, spec)
+    assert forecast(CanaryStatus(phase=CanaryPhase.ROLLED_BACK, mode=Mode.GUARD), spec) == "done: rolled back"
