@@ -114,6 +114,14 @@ def checks_table(checks: list[CheckView]) -> Table:
     return table
 
 
+def _baseline(view: DeploymentView) -> Text:
+    b = view.baseline
+    assert b is not None
+    if not b.found:
+        return Text(f"Deployment {b.name} not found", style="red")
+    return Text.assemble(f"Deployment {b.name}  {b.ready}/{b.replicas} ready  ", (", ".join(b.images), "dim"))
+
+
 def detail(view: DeploymentView) -> RenderableType:
     """`kubectl argo rollouts get`-like: summary lines, checks, a tree of ReplicaSets and pods, decisions."""
     head = Table.grid(padding=(0, 2))
@@ -128,6 +136,7 @@ def detail(view: DeploymentView) -> RenderableType:
         ("SLO:", view.slo or "-"),
         ("Revision:", view.revision or "-"),
         ("Images:", "\n".join(view.images) or "-"),
+        *([("Baseline:", _baseline(view))] if view.baseline else []),
         ("Checks:", _checks(view) + (f" every {format_duration(view.interval_seconds)}"
                                      if view.interval_seconds else "")),
         ("Last verdict:", Text.assemble(result_text(view.last_verdict),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from canary.config.loader import SLO_CONFIGMAP_LABEL, load_configmap
 from canary.config.slo import ServiceSLO, ServiceSLOSpec, default_slo
-from canary.controller.annotations import AnnotationError, is_enabled, parse_annotations
+from canary.controller.annotations import BASELINE, AnnotationError, is_enabled, parse_annotations
 from canary.controller.observe import images, meta
 from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
 from canary.judge.model import CheckResult, Phase
@@ -76,6 +76,14 @@ class NotificationView(BaseModel):
     reason: str = ""
 
 
+class BaselineView(BaseModel):
+    name: str
+    found: bool = True
+    images: list[str] = Field(default_factory=list)
+    replicas: int = 0
+    ready: int = 0
+
+
 class DeploymentView(BaseModel):
     namespace: str
     name: str
@@ -88,6 +96,8 @@ class DeploymentView(BaseModel):
     """Why it is in this phase: the controller's last message, or why there is no status."""
     revision: str = ""
     images: list[str] = Field(default_factory=list)
+    baseline: BaselineView | None = None
+    """Canary mode: the Deployment this one is compared with (and promoted into)."""
     slo: str | None = None
     interval_seconds: float | None = None
     checks_passed: int = 0
@@ -364,8 +374,24 @@ class StatusReader:
         events = self._optional("Events", namespace, lambda: self.core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.kind=Deployment,involvedObject.name={name}"), warnings)
         view = build_view(deployment, replicasets, pods, events, self._slos(namespace, warnings), detail=True)
+        view.baseline = self._baseline(deployment, namespace)
         view.warnings = warnings
         return view
+
+    def _baseline(self, deployment: Obj, namespace: str) -> BaselineView | None:
+        name = (meta(deployment).get("annotations") or {}).get(BASELINE, "").strip()
+        if not name:
+            return None
+        try:
+            baseline = _plain(self.client, self.apps.read_namespaced_deployment(name, namespace))
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return BaselineView(name=name, found=False)
+            raise
+        st = baseline.get("status") or {}
+        return BaselineView(name=name, images=list(images(baseline)),
+                            replicas=int((baseline.get("spec") or {}).get("replicas") or 0),
+                            ready=int(st.get("readyReplicas") or 0))
 
 
 def status_document(items: list[DeploymentView]) -> dict[str, Any]:

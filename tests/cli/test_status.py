@@ -249,3 +249,24 @@ def test_the_forecast_says_what_happens_next() -> None:
     frozen = CanaryStatus(phase=CanaryPhase.FROZEN, mode=Mode.GUARD, freeze_cause=FreezeCause.BACKEND)
     assert "metrics backend is down" in forecast(frozen, spec)
     assert forecast(CanaryStatus(phase=CanaryPhase.ROLLED_BACK, mode=Mode.GUARD), spec) == "done: rolled back"
+
+
+def test_canary_mode_shows_the_baseline(cluster: tuple[KubeSim, str]) -> None:
+    sim, kubeconfig = cluster
+    deployment(sim, "cart", {}, image="shop/cart:v1")
+    st = CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.CANARY, started_at=datetime.now(UTC))
+    deployment(sim, "cart-canary", {"canary.mop.dev/enabled": "true", "canary.mop.dev/baseline": "cart",
+                                    STATUS_ANNOTATION: st.to_annotation()}, image="shop/cart:v2")
+    deployment(sim, "lost-canary", {"canary.mop.dev/enabled": "true", "canary.mop.dev/baseline": "lost"})
+    sim.step_rollouts()
+    result = runner.invoke(app, ["status", "shop/cart-canary", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("Baseline:"))
+    cart = sim.get("apps/v1", "deployments", "shop", "cart")
+    assert cart is not None
+    assert f"Deployment cart  {cart['status'].get('readyReplicas', 0)}/3 ready" in line and "shop/cart:v1" in line
+    document = json.loads(runner.invoke(app, ["status", "shop/cart-canary", "-o", "json", "--kubeconfig",
+                                              kubeconfig]).output)
+    assert document["items"][0]["baseline"]["images"] == ["shop/cart:v1"]
+    lost = runner.invoke(app, ["status", "shop/lost-canary", "--kubeconfig", kubeconfig])
+    assert "Baseline:      Deployment lost not found" in lost.output
