@@ -112,6 +112,7 @@ class TraceSample(_Data):
 class Backend(StrEnum):
     MIMIR = "mimir"
     TEMPO = "tempo"
+    LOKI = "loki"
 
 
 class BackendErrorKind(StrEnum):

@@ -190,6 +190,52 @@ def recorded_spans(document: dict[str, Any]) -> list[Span]:
     return spans
 
 
+_OTLP_KINDS: Final = {
+    1: SpanKind.INTERNAL,
+    2: SpanKind.SERVER,
+    3: SpanKind.CLIENT,
+    4: SpanKind.PRODUCER,
+    5: SpanKind.CONSUMER,
+}
+_OTLP_STATUS: Final = {1: SpanStatus.OK, 2: SpanStatus.ERROR}
+_RESOURCE_FIELDS: Final = {
+    "k8s.namespace.name": "namespace",
+    "k8s.deployment.name": "deployment",
+    "k8s.replicaset.name": "replicaset",
+}
+
+
+def otlp_spans(document: dict[str, Any], shift_ns: int = 0) -> list[Span]:
+    """Spans as pushed to a real Tempo in OTLP terms (`ingested_spans.json` of the tempo-evidence fixtures):
+    `kind` 2/3, `status` `{}` or `{"code": 2, "message": ...}`, `resource` and `attributes` maps.
+
+    `shift_ns` moves every span in time (to replay a recording as if it had just happened).
+    """
+    spans = []
+    for record in document["spans"]:
+        resource = dict(record["resource"])
+        status = record.get("status") or {}
+        fields = {field: resource.pop(key) for key, field in _RESOURCE_FIELDS.items() if key in resource}
+        spans.append(
+            Span(
+                trace_id=record["traceId"],
+                span_id=record["spanId"],
+                parent_span_id=record.get("parentSpanId") or None,
+                name=record["name"],
+                start_ns=record["start_ns"] + shift_ns,
+                end_ns=record["end_ns"] + shift_ns,
+                service=resource.pop("service.name"),
+                kind=_OTLP_KINDS.get(record.get("kind", 0), SpanKind.UNSPECIFIED),
+                status=_OTLP_STATUS.get(status.get("code", 0), SpanStatus.UNSET),
+                status_message=status.get("message", ""),
+                resource_attributes=resource,
+                attributes=record.get("attributes", {}),
+                **fields,
+            )
+        )
+    return spans
+
+
 class SpanStore:
     """Spans sorted by start time, bounded by age (`retention_seconds`) and count (`max_spans`)."""
 
@@ -263,7 +309,9 @@ class TraceQLError(ValueError):
     """A query Tempo would refuse; the message is Tempo's."""
 
 
-_PUNCT: Final = ("&&", "||", "!=", "=~", "!~", ">=", "<=", "{", "}", "(", ")", ",", "|", "=", ">", "<")
+_PUNCT: Final = ("&>>", "&&", "||", "!=", "=~", "!~", ">>", ">=", "<=", "{", "}", "(", ")", ",", "|", "=", ">", "<")
+_STRUCTURAL: Final = (">>", ">", "&>>")
+"""`A >> B` (B spans below an A span), `A > B` (B spans whose parent is an A span), `A &>> B` (both sides)."""
 _KINDS: Final = frozenset(k.value for k in SpanKind)
 _STATUSES: Final = frozenset(s.value for s in SpanStatus)
 _METRIC_FUNCTIONS: Final = ("rate", "count_over_time", "quantile_over_time")
@@ -494,25 +542,42 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Structural:
+    """`{ filter } <op> { right }`: the spans matching `right` whose ancestor (or parent) matches `filter`."""
+
+    op: str
+    right: Expr | None
+
+
+@dataclass(frozen=True)
 class Query:
     filter: Expr | None
     select: tuple[Attribute, ...] = ()
     metric: Metric | None = None
     hints: dict[str, Value] = field(default_factory=dict)
+    structural: Structural | None = None
 
     def attributes(self) -> list[Attribute]:
-        """Attributes the filter looks at, in order, without repeats."""
+        """Attributes the filter (both sides of a structural operator) looks at, in order, without repeats."""
         seen: dict[Attribute, None] = {}
+        for comparison in self.comparisons():
+            seen.setdefault(comparison.attribute, None)
+        return list(seen)
+
+    def comparisons(self) -> list[Comparison]:
+        out: list[Comparison] = []
 
         def walk(expr: Expr | None) -> None:
             if isinstance(expr, Comparison):
-                seen.setdefault(expr.attribute, None)
+                out.append(expr)
             elif isinstance(expr, Logical):
                 walk(expr.left)
                 walk(expr.right)
 
         walk(self.filter)
-        return list(seen)
+        if self.structural is not None:
+            walk(self.structural.right)
+        return out
 
 
 class _Parser:
@@ -551,11 +616,22 @@ class _Parser:
         if not self._accept(text):
             raise self._fail(text if only_choice else None)
 
-    def query(self) -> Query:
+    def _spanset(self) -> Expr | None:
         self._expect("{", only_choice=False)
         expr = None if self._accept("}") else self._or()
         if expr is not None:
             self._expect("}", only_choice=False)
+        return expr
+
+    def query(self) -> Query:
+        expr = self._spanset()
+        structural = None
+        token = self._peek()
+        if token.kind == "punct" and token.text in _STRUCTURAL:
+            op = self._take().text
+            if not self._is("{"):
+                raise self._fail("{ or (")
+            structural = Structural(op, self._spanset())
         select: list[Attribute] = []
         metric: Metric | None = None
         while self._accept("|"):
@@ -579,7 +655,7 @@ class _Parser:
             self._expect(")", only_choice=False)
         if self._peek().kind != "end":
             raise self._fail()
-        return Query(expr, tuple(select), metric, hints)
+        return Query(expr, tuple(select), metric, hints, structural)
 
     def _or(self) -> Expr:
         left = self._and()
@@ -751,6 +827,53 @@ def _compile(expr: Expr | None) -> Callable[[_Stored], bool]:
     return lambda item: left(item) or right(item)
 
 
+def _matcher(query: Query, trace_of: Callable[[str], list[_Stored]]) -> Callable[[_Stored], bool]:
+    """Which spans a query selects; for `A >> B` (`>`, `&>>`) that looks up each span's trace."""
+    left = _compile(query.filter)
+    if query.structural is None:
+        return left
+    right = _compile(query.structural.right)
+    op = query.structural.op
+    cache: dict[str, tuple[dict[str, _Stored], set[str]]] = {}
+
+    def trace(trace_id: str) -> tuple[dict[str, _Stored], set[str]]:
+        found = cache.get(trace_id)
+        if found is None:
+            spans = {s.span.span_id: s for s in trace_of(trace_id)}
+            below_left: set[str] = set()
+            for item in spans.values():
+                if right(item) and _has_ancestor(item, spans, left, direct=op == ">"):
+                    below_left.add(item.span.span_id)
+            if op == "&>>":
+                below_left |= {
+                    a.span.span_id
+                    for a in spans.values()
+                    if left(a) and any(_is_ancestor(a, spans[b], spans) for b in list(below_left))
+                }
+            found = cache[trace_id] = (spans, below_left)
+        return found
+
+    return lambda item: item.span.span_id in trace(item.span.trace_id)[1]
+
+
+def _has_ancestor(item: _Stored, spans: dict[str, _Stored], match: Callable[[_Stored], bool], direct: bool) -> bool:
+    parent_id = item.span.parent_span_id
+    seen: set[str] = set()
+    while parent_id is not None and parent_id in spans and parent_id not in seen:
+        seen.add(parent_id)
+        parent = spans[parent_id]
+        if match(parent):
+            return True
+        if direct:
+            return False
+        parent_id = parent.span.parent_span_id
+    return False
+
+
+def _is_ancestor(ancestor: _Stored, item: _Stored, spans: dict[str, _Stored]) -> bool:
+    return _has_ancestor(item, spans, lambda s: s is ancestor, direct=False)
+
+
 # ================================================================================================
 # Answers in Tempo's protobuf-JSON shapes
 # ================================================================================================
@@ -839,10 +962,9 @@ class _Group:
 
 
 def _groups(
-    query: Query, spans: Iterable[_Stored], bucket_of: Callable[[int], int]
+    query: Query, spans: Iterable[_Stored], bucket_of: Callable[[int], int], matches: Callable[[_Stored], bool]
 ) -> tuple[dict[tuple[Any, ...], _Group], int]:
     assert query.metric is not None
-    matches = _compile(query.filter)
     groups: dict[tuple[Any, ...], _Group] = {}
     looked_at = 0
     for item in spans:
@@ -891,9 +1013,13 @@ class _Series:
 
 
 def _evaluate(
-    query: Query, spans: Iterable[_Stored], bucket_of: Callable[[int], int], step_ns: int
+    query: Query,
+    spans: Iterable[_Stored],
+    bucket_of: Callable[[int], int],
+    step_ns: int,
+    matches: Callable[[_Stored], bool],
 ) -> tuple[list[_Series], int]:
-    groups, looked_at = _groups(query, spans, bucket_of)
+    groups, looked_at = _groups(query, spans, bucket_of, matches)
     series = [
         _Series(group.labels + extra, values, group.buckets)
         for group in groups.values()
@@ -1243,7 +1369,8 @@ class TempoServer:
         if last > latest:
             last = latest - latest % step
         spans = self._spans_in(first, last, visible)
-        series, looked_at = _evaluate(query, spans, lambda t: (t - first - 1) // step, step)
+        matches = _matcher(query, self.store.trace)
+        series, looked_at = _evaluate(query, spans, lambda t: (t - first - 1) // step, step, matches)
         payload: dict[str, Any] = {}
         series = self._limit_series(series, payload)
         out = []
@@ -1276,7 +1403,8 @@ class TempoServer:
             end -= math.ceil((end - latest) / NS) * NS
         end = _clamp_and_check(start, end, end - start, now)
         query = self._metrics_query(params, prefix="compiling query: ")
-        series, looked_at = _evaluate(query, self._spans_in(start, end, visible), lambda _: 0, end - start)
+        matches = _matcher(query, self.store.trace)
+        series, looked_at = _evaluate(query, self._spans_in(start, end, visible), lambda _: 0, end - start, matches)
         payload: dict[str, Any] = {}
         series = self._limit_series(series, payload)
         out = []
@@ -1325,7 +1453,7 @@ class TempoServer:
         )
         if not visible:
             candidates = []
-        matches = _compile(query.filter)
+        matches = _matcher(query, self.store.trace)
         matched: dict[str, list[_Stored]] = {}
         for item in candidates:
             if matches(item):
@@ -1335,10 +1463,9 @@ class TempoServer:
             whole = self.store.trace(trace_id) or spans
             traces.append((min(s.span.start_ns for s in whole), trace_id, spans, whole))
         traces.sort(key=lambda t: t[0], reverse=True)
-        shown = [*query.attributes(), *query.select]
         return {
             "traces": [
-                _trace_json(first, tid, spans, whole, shown, per_set) for first, tid, spans, whole in traces[:limit]
+                _trace_json(first, tid, spans, whole, query, per_set) for first, tid, spans, whole in traces[:limit]
             ],
             "metrics": self._metrics_block(len(candidates)),
         }
@@ -1359,7 +1486,7 @@ class TempoServer:
         except ValueError:
             raise _BadRequest("invalid start or end: expected unix seconds") from None
         spans = self.store.overlapping(*window) if visible else []
-        matches = _compile(query.filter)
+        matches = _matcher(query, self.store.trace)
         found: dict[tuple[str, str], None] = {}
         for item in spans:
             value = _value_of(item, attribute) if matches(item) else None
@@ -1377,7 +1504,14 @@ class TempoServer:
         return {"tagValues": tag_values, "metrics": {"inspectedBytes": str(len(spans) * BYTES_PER_SPAN)}}
 
 
-def _span_json(item: _Stored, shown: Sequence[Attribute]) -> dict[str, Any]:
+_SELECTABLE_INTRINSICS: Final = frozenset({"status", "kind", "statusMessage", "name"})
+_NIL: Final = ("string", "nil")
+
+
+def _span_json(item: _Stored, query: Query) -> dict[str, Any]:
+    """A matched span with the attributes Tempo shows: for a plain filter those it looks at; for a
+    structural query those conditions (of either side) the span itself satisfies; then the selected
+    ones, a selected attribute the span lacks as the string `nil`."""
     span = item.span
     out: dict[str, Any] = {
         "spanID": span.span_id,
@@ -1385,18 +1519,30 @@ def _span_json(item: _Stored, shown: Sequence[Attribute]) -> dict[str, Any]:
         "durationNanos": str(span.end_ns - span.start_ns),
     }
     attributes: dict[str, Value] = {}
-    for attribute in shown:
+    if query.structural is None:
+        shown = [(a, True) for a in query.attributes()]
+    else:
+        shown = [(c.attribute, _compile(c)(item)) for c in query.comparisons()]
+    for attribute, satisfied in shown:
         key = attribute.search_key
-        value = _value_of(item, attribute) if key else None
+        value = _value_of(item, attribute) if key and satisfied else None
         if key and value is not None:
             attributes.setdefault(key, value)
+    for attribute in query.select:
+        if attribute.scope == "intrinsic" and attribute.name not in _SELECTABLE_INTRINSICS:
+            continue
+        key = attribute.name
+        value = _value_of(item, attribute)
+        if value is not None and value[0] in ("kind", "status"):
+            value = ("string", value[1])
+        attributes.setdefault(key, value if value is not None else _NIL)
     if attributes:
         out["attributes"] = [_label(k, v) for k, v in attributes.items()]
     return out
 
 
 def _trace_json(
-    first_ns: int, trace_id: str, matched: list[_Stored], whole: list[_Stored], shown: Sequence[Attribute], per_set: int
+    first_ns: int, trace_id: str, matched: list[_Stored], whole: list[_Stored], query: Query, per_set: int
 ) -> dict[str, Any]:
     roots = [s for s in whole if s.span.parent_span_id is None]
     root = min(roots, key=lambda s: s.span.start_ns) if roots else None
@@ -1408,7 +1554,7 @@ def _trace_json(
         if item.span.status is SpanStatus.ERROR:
             entry["errorCount"] = entry.get("errorCount", 0) + 1
     ordered = sorted(matched, key=lambda s: s.span.start_ns)
-    span_set = {"spans": [_span_json(s, shown) for s in ordered[:per_set]], "matched": len(matched)}
+    span_set = {"spans": [_span_json(s, query) for s in ordered[:per_set]], "matched": len(matched)}
     out: dict[str, Any] = {
         "traceID": _trace_id_out(trace_id),
         "rootServiceName": root.span.service if root else "<root span not yet received>",

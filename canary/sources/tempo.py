@@ -107,9 +107,44 @@ class _InstantAnswer(_Shape):
     message: str | None = None
 
 
+class _FoundSpan(_Shape):
+    spanID: str = ""
+    startTimeUnixNano: int = 0
+    attributes: list[_Label] = []
+
+
+class _SpanSet(_Shape):
+    spans: list[_FoundSpan] = []
+    matched: int = 0
+
+
 class _FoundTrace(_Shape):
     traceID: str
     startTimeUnixNano: int = 0
+    rootServiceName: str | None = None
+    rootTraceName: str | None = None
+    spanSets: list[_SpanSet] = []
+
+
+class SpanHit(BaseModel):
+    """A span a search matched, with the attributes Tempo returned (values as text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    span_id: str
+    attributes: dict[str, str] = {}
+
+
+class TraceHit(BaseModel):
+    """A trace a search found: its id (32 hex digits), start and matched spans."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trace_id: str
+    start_ns: int
+    root_service: str | None = None
+    root_name: str | None = None
+    spans: tuple[SpanHit, ...] = ()
 
 
 class _SearchAnswer(_Shape):
@@ -130,6 +165,8 @@ class _Failure(Exception):
 
 
 _SeriesKey = tuple[tuple[str, str | None], ...]
+SeriesKey = _SeriesKey
+"""A series' labels as sorted (key, value) pairs."""
 
 
 class TempoSource:
@@ -224,6 +261,51 @@ class TempoSource:
             return [], failure.error
         ids.sort(key=lambda item: item[0], reverse=True)
         return [trace_id for _, trace_id in ids[:limit]], None
+
+    def instant(self, query: str, start: int, stop: int) -> tuple[dict[_SeriesKey, float], QueryRecord]:
+        """One instant metrics query over (start, stop] (unix seconds): value per label set, and its record.
+
+        The record's `error` is set (and the values empty) when Tempo could not answer in full.
+        """
+        began = time.monotonic()
+        try:
+            series = self._instant(query, start, stop)
+        except _Failure as failure:
+            return {}, self._record(query, began, 0, failure.error)
+        return series, self._record(query, began, len(series))
+
+    def search(
+        self, query: str, start: int, stop: int, limit: int, spans_per_set: int = 3
+    ) -> tuple[list[TraceHit], QueryRecord]:
+        """Traces matching `query` in [start, stop] (unix seconds), newest first, with their matched spans.
+
+        Tempo returns the first `limit` traces its jobs find, not the newest: ask for more than needed.
+        """
+        params = {"q": query, "start": str(start), "end": str(stop), "limit": str(limit), "spss": str(spans_per_set)}
+        began = time.monotonic()
+        try:
+            answer = self._get(SEARCH_PATH, params, query, _SearchAnswer)
+            hits = [
+                TraceHit(
+                    trace_id=_trace_id(trace.traceID, query),
+                    start_ns=trace.startTimeUnixNano,
+                    root_service=trace.rootServiceName,
+                    root_name=trace.rootTraceName,
+                    spans=tuple(
+                        SpanHit(
+                            span_id=span.spanID,
+                            attributes={a.key: text for a in span.attributes if (text := a.value.text()) is not None},
+                        )
+                        for span_set in trace.spanSets[:1]
+                        for span in span_set.spans
+                    ),
+                )
+                for trace in answer.traces
+            ]
+        except _Failure as failure:
+            return [], self._record(query, began, 0, failure.error)
+        hits.sort(key=lambda hit: hit.start_ns, reverse=True)
+        return hits, self._record(query, began, len(hits))
 
     # --- HTTP ---
 
