@@ -125,12 +125,18 @@ class SecretKeyRef(_Model):
     key: str = "url"
 
 
+DEFAULT_MENTION_EVENTS = (NotifyEvent.ROLLED_BACK, NotifyEvent.FROZEN, NotifyEvent.STUCK, NotifyEvent.BACKEND_DOWN)
+"""Events that ping `mention`: those that need someone; a promotion or a recovery does not."""
+
+
 class SlackNotify(_Model):
     webhook_secret_ref: SecretKeyRef | None = None
     """Secret holding the incoming-webhook URL. Default: the controller-wide Secret."""
     channel: str | None = None
     mention: str | None = None
     """`@oncall`, `<!subteam^ID>` or `<@U123>`."""
+    mention_on: tuple[NotifyEvent, ...] = DEFAULT_MENTION_EVENTS
+    """Events whose message carries `mention`. Default: rolled-back, frozen, backend-down (no ping on promotions)."""
     events: tuple[NotifyEvent, ...] = DEFAULT_NOTIFY_EVENTS
     """Events that are sent. Default: all but `started`."""
 

@@ -84,7 +84,7 @@ def destinations_for(
                 kind=SinkKind.SLACK,
                 secret=secret,
                 channel=event.slack_channel or (slack.channel if slack else None),
-                mention=slack.mention if slack else None,
+                mention=slack.mention if slack and event.type in slack.mention_on else None,
             )
         )
     if notify.webhook is not None and event.type in notify.webhook.events:

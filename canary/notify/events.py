@@ -8,7 +8,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from canary.config.slo import NotifyEvent
+from canary.evidence.model import Evidence
 from canary.judge.model import Verdict
+from canary.samples import Target
 
 
 class Mode(StrEnum):
@@ -51,6 +53,10 @@ class CanaryEvent(BaseModel):
     """The TraceQL query that finds the canary's failing spans, for an Explore link."""
     slack_channel: str | None = None
     """Overrides the SLO's channel (the `canary.mop.dev/slack-channel` annotation)."""
+    target: Target | None = None
+    """What the last check measured (workloads, window): what root-cause evidence is collected for."""
+    evidence: Evidence | None = None
+    """Root-cause evidence (routes, downstream cause, traces, log lines), added after a rollback."""
 
     @property
     def key(self) -> str:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
+from canary.evidence.model import Evidence
 from canary.notify.events import CanaryEvent
 from canary.notify.settings import RenderSettings
 
@@ -16,10 +17,14 @@ def _ms(at: datetime) -> str:
     return str(int(at.timestamp() * 1000))
 
 
-def time_range(event: CanaryEvent) -> tuple[str, str]:
-    """Epoch milliseconds from a little before the analysis started to a little after the event."""
+def time_range(event: CanaryEvent, evidence: Evidence | None = None) -> tuple[str, str]:
+    """Epoch milliseconds from a little before the analysis started (or the evidence's window) to a
+    little after the event."""
     start = event.started_at or (event.at - timedelta(seconds=event.window or 600))
-    return _ms(start - _MARGIN), _ms(event.at + _MARGIN)
+    end = event.at
+    if evidence is not None:
+        start, end = min(start, evidence.start), max(end, evidence.end)
+    return _ms(start - _MARGIN), _ms(end + _MARGIN)
 
 
 def dashboard_url(event: CanaryEvent, settings: RenderSettings) -> str | None:
@@ -38,11 +43,13 @@ def dashboard_url(event: CanaryEvent, settings: RenderSettings) -> str | None:
     return f"{settings.grafana_url}/d/{quote(settings.dashboard_uid, safe='')}?{query}"
 
 
-def explore_url(query: str, event: CanaryEvent, settings: RenderSettings) -> str | None:
+def explore_url(
+    query: str, event: CanaryEvent, settings: RenderSettings, evidence: Evidence | None = None
+) -> str | None:
     """Grafana Explore on the Tempo datasource running `query` (TraceQL, or a trace id) over the event's time."""
     if settings.grafana_url is None:
         return None
-    start, end = time_range(event)
+    start, end = time_range(event, evidence)
     uid = settings.tempo_datasource_uid
     pane = {
         "datasource": uid,
@@ -62,5 +69,24 @@ def explore_url(query: str, event: CanaryEvent, settings: RenderSettings) -> str
     return f"{settings.grafana_url}/explore?{urlencode({'schemaVersion': 1, 'panes': panes, 'orgId': 1})}"
 
 
-def trace_url(trace_id: str, event: CanaryEvent, settings: RenderSettings) -> str | None:
-    return explore_url(trace_id, event, settings)
+def trace_url(
+    trace_id: str, event: CanaryEvent, settings: RenderSettings, evidence: Evidence | None = None
+) -> str | None:
+    return explore_url(trace_id, event, settings, evidence)
+
+
+def logs_explore_url(
+    query: str, event: CanaryEvent, settings: RenderSettings, evidence: Evidence | None = None
+) -> str | None:
+    """Grafana Explore on the Loki datasource running the LogQL `query` over the event's time."""
+    if settings.grafana_url is None:
+        return None
+    start, end = time_range(event, evidence)
+    uid = settings.loki_datasource_uid
+    pane = {
+        "datasource": uid,
+        "queries": [{"refId": "A", "datasource": {"type": "loki", "uid": uid}, "expr": query, "queryType": "range"}],
+        "range": {"from": start, "to": end},
+    }
+    panes = json.dumps({"logs": pane}, separators=(",", ":"))
+    return f"{settings.grafana_url}/explore?{urlencode({'schemaVersion': 1, 'panes': panes, 'orgId': 1})}"

@@ -17,9 +17,12 @@ class RenderSettings(BaseModel):
     cluster: str = "kubernetes"
     """Cluster name shown in the context line."""
     grafana_url: str | None = None
-    """Grafana base URL, e.g. `https://grafana.example.com`. None: no links, trace ids shown as text."""
-    tempo_datasource_uid: str = "tempo"
-    """UID of the Tempo datasource, for Explore links."""
+    """Grafana base URL as on-call's browser reaches it (from outside the cluster), e.g.
+    `https://grafana.example.com`. None: no links, trace ids shown as text."""
+    tempo_datasource_uid: str = "mop-tempo"
+    """UID of the Tempo datasource, for Explore links (the MOP stack provisions `mop-tempo`)."""
+    loki_datasource_uid: str = "mop-loki"
+    """UID of the Loki datasource, for Explore links (the MOP stack provisions `mop-loki`)."""
     dashboard_uid: str = "service-red"
     """UID of the dashboard linked from every message (variables: namespace, deployment, service)."""
 

@@ -46,7 +46,9 @@ def test_sends_a_sample_rollback_to_the_given_webhook(slack: SlackSim, slo_file:
     assert slack.token not in output
     [message] = slack.messages
     assert message["channel"] == "#checkout"
-    assert message["text"].startswith("<!subteam^S0ONCALL> Rolled back shop/checkout: TEST MESSAGE")
+    assert message["text"].startswith(
+        "<!subteam^S0ONCALL> checkout 1.5.0 rolled back: 3.2% of requests failing (shop/checkout): TEST MESSAGE"
+    )
     body = str(message["blocks"])
     assert "*availability*" in body and "https://grafana.example/explore?" in body
 

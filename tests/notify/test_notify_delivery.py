@@ -60,7 +60,7 @@ def test_delivered_once_and_recorded_in_the_ledger(
     notifier.publish(e, [slack_to(slack, channel="#checkout")])
     assert recorder.wait(delivered=1)
     [message] = slack.messages
-    assert message["blocks"][0]["text"]["text"] == "Rolled back shop/checkout"
+    assert message["blocks"][0]["text"]["text"].startswith("checkout 1.5.0 rolled back")
     assert message["channel"] == "#checkout"
     assert notifier.ledger.is_delivered(delivery_key(e, "slack"))
     assert count(registry, "delivered") == 1
@@ -229,7 +229,7 @@ def test_undelivered_message_is_sent_after_a_restart(
         assert recorder.wait(delivered=2)
         assert second.wait_idle(WAIT)
     headers = sorted(m["blocks"][0]["text"]["text"] for m in slack.messages)
-    assert headers == ["Promoted shop/checkout", "Rolled back shop/checkout"]
+    assert headers == ["checkout 1.5.0 promoted: 2 checks passed", "checkout 1.5.0 rolled back: 5.0% of requests failing"]
     assert JsonFileLedger(path).is_delivered(delivery_key(e, "slack"))
 
 

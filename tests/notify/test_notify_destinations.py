@@ -30,6 +30,24 @@ def test_slack_secret_channel_and_mention_come_from_the_slo() -> None:
     assert (d.channel, d.mention) == ("#checkout", "@oncall")
 
 
+def test_promotions_and_recoveries_do_not_ping_unless_configured() -> None:
+    config = slo({"slack": {"webhookSecretRef": {"name": "team-slack"}, "mention": "@oncall"}})
+    mentions = {kind: destinations_for(event(type=kind), config)[0].mention for kind in NotifyEvent if kind != "started"}
+    assert mentions == {
+        NotifyEvent.ROLLED_BACK: "@oncall",
+        NotifyEvent.FROZEN: "@oncall",
+        NotifyEvent.BACKEND_DOWN: "@oncall",
+        NotifyEvent.PROMOTED: None,
+        NotifyEvent.BACKEND_RECOVERED: None,
+    }
+    everything = slo(
+        {"slack": {"webhookSecretRef": {"name": "s"}, "mention": "@oncall", "mentionOn": ["promoted", "rolled-back"]}}
+    )
+    [promoted] = destinations_for(event(type=NotifyEvent.PROMOTED), everything)
+    [frozen] = destinations_for(event(type=NotifyEvent.FROZEN), everything)
+    assert (promoted.mention, frozen.mention) == ("@oncall", None)
+
+
 def test_annotation_channel_overrides_the_slo_channel() -> None:
     config = slo({"slack": {"webhookSecretRef": {"name": "team-slack"}, "channel": "#checkout"}})
     [d] = destinations_for(event(slack_channel="#payments-war-room"), config)
