@@ -229,7 +229,10 @@ def test_undelivered_message_is_sent_after_a_restart(
         assert recorder.wait(delivered=2)
         assert second.wait_idle(WAIT)
     headers = sorted(m["blocks"][0]["text"]["text"] for m in slack.messages)
-    assert headers == ["checkout 1.5.0 promoted: 2 checks passed", "checkout 1.5.0 rolled back: 5.0% of requests failing"]
+    assert headers == [
+        "checkout 1.5.0 promoted: 2 checks passed",
+        "checkout 1.5.0 rolled back: 5.0% of requests failing",
+    ]
     assert JsonFileLedger(path).is_delivered(delivery_key(e, "slack"))
 
 

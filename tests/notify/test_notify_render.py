@@ -18,6 +18,8 @@ from canary.notify.render import headline, render_slack, render_webhook
 from canary.notify.settings import RenderSettings
 from canary_testkit.slack import check_payload
 
+ROLLED_BACK = "checkout 1.5.0 rolled back: 5.0% of requests failing"
+"""The headline of `event()`: image tag, and the availability check's canary error rate in plain words."""
 GRAFANA = RenderSettings(
     grafana_url="https://grafana.example.com/", cluster="prod-eu", tempo_datasource_uid="tempo-main"
 )
@@ -47,9 +49,9 @@ def test_rollback_message_shows_the_breached_checks_with_their_values() -> None:
     assert_slack_accepts(message)
     assert message["blocks"][0] == {
         "type": "header",
-        "text": {"type": "plain_text", "text": "checkout 1.5.0 rolled back: 5.0% of requests failing", "emoji": True},
+        "text": {"type": "plain_text", "text": ROLLED_BACK, "emoji": True},
     }
-    assert message["text"].startswith("<!subteam^S0ONCALL> checkout 1.5.0 rolled back: 5.0% of requests failing (shop/checkout): ")
+    assert message["text"].startswith(f"<!subteam^S0ONCALL> {ROLLED_BACK} (shop/checkout): ")
     assert message["channel"] == "#checkout-alerts"
     body = "\n".join(texts(message))
     availability = next(c for c in e.verdict.checks if c.name == "availability")  # type: ignore[union-attr]
@@ -185,7 +187,7 @@ def test_mentions_and_channel_override() -> None:
     assert "link_names" not in group
     handle = render_slack(event(slack_channel="#override"), GRAFANA, channel="#team", mention="@oncall")
     assert handle["channel"] == "#override"
-    assert handle["link_names"] is True and handle["text"].startswith("@oncall checkout 1.5.0 rolled back: 5.0% of requests failing")
+    assert handle["link_names"] is True and handle["text"].startswith(f"@oncall {ROLLED_BACK}")
     assert "channel" not in render_slack(event(), GRAFANA)
 
 

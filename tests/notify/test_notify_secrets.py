@@ -130,7 +130,8 @@ def test_slo_secret_to_slack_end_to_end(kube: KubeSim, slack: SlackSim, registry
         assert recorder.wait(delivered=1)
         assert notifier.wait_idle(WAIT)
     [message] = slack.messages
-    assert message["channel"] == "#checkout" and message["blocks"][0]["text"]["text"].startswith("checkout 1.5.0 rolled back")
+    assert message["channel"] == "#checkout"
+    assert message["blocks"][0]["text"]["text"].startswith("checkout 1.5.0 rolled back")
     assert recorder.failures == []
 
 
