@@ -381,8 +381,12 @@ class LokiServer:
             self._lines.extend(lines)
 
     def inject(self, fault: Fault | None) -> None:
+        """Answer API calls with `fault`; None clears it and releases requests held by HANG."""
         with self._lock:
             self._fault = fault
+            if fault is None:
+                self._release.set()
+                self._release = threading.Event()
 
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -407,7 +411,9 @@ class LokiServer:
         if fault is Fault.HTTP_500:
             return _Answer.text("rpc error: code = Internal desc = simulated failure", 500)
         if fault is Fault.HANG:
-            self._release.wait(self.hang_seconds)
+            with self._lock:
+                release = self._release
+            release.wait(self.hang_seconds)
             return _Answer.text("simulated hang ended", 503)
         if fault is Fault.GARBAGE:
             return _Answer(200, b'{"status":"success","data":{"resultType":"str', "application/json; charset=UTF-8")

@@ -1118,11 +1118,11 @@ def default_step(start_ns: int, end_ns: int) -> int:
     return max(interval, NS)
 
 
-def _clamp_and_check(start: int, end: int, step: int, now_ns: int) -> int:
+def _clamp_and_check(start: int, end: int, step: int, now_ns: int, cutoff_ns: int = QUERY_END_CUTOFF_NS) -> int:
     """Tempo's frontend checks, in its order; the end clamped to now - query_end_cutoff."""
     if start >= end:
         raise _BadRequest("end must be greater than start")
-    latest = now_ns - QUERY_END_CUTOFF_NS
+    latest = now_ns - cutoff_ns
     if end > latest:
         end = latest
         if start >= end:
@@ -1210,9 +1210,12 @@ class TempoServer:
         tenant: str | None = None,
         hang_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        query_end_cutoff_seconds: float = QUERY_END_CUTOFF_NS / NS,
     ) -> None:
-        """`tenant`: when set, API calls need `X-Scope-OrgID` (401 without; another tenant sees no data)."""
+        """`tenant`: when set, API calls need `X-Scope-OrgID` (401 without; another tenant sees no data).
+        `query_end_cutoff_seconds`: Tempo's `query_end_cutoff` (30 s); tests with a fast clock lower it."""
         self.store = SpanStore(retention_seconds, max_spans, clock)
+        self.cutoff_ns = round(query_end_cutoff_seconds * NS)
         self.max_series = max_series
         self.tenant = tenant
         self.hang_seconds = hang_seconds
@@ -1358,14 +1361,14 @@ class TempoServer:
         now = self._now_ns()
         start, end = _bounds(params, now)
         step = _parse_step(params["step"]) if "step" in params else default_step(start, end)
-        end = _clamp_and_check(start, end, step, now)
+        end = _clamp_and_check(start, end, step, now, self.cutoff_ns)
         query = self._metrics_query(params, prefix="")
         exemplars_left = _exemplar_limit(params, query)
         first = start - start % step
         last = end if end % step == 0 else end + step - end % step
         if first > step:
             first -= step
-        latest = now - QUERY_END_CUTOFF_NS
+        latest = now - self.cutoff_ns
         if last > latest:
             last = latest - latest % step
         spans = self._spans_in(first, last, visible)
@@ -1398,10 +1401,10 @@ class TempoServer:
     def _query_instant(self, params: dict[str, str], visible: bool) -> dict[str, Any]:
         now = self._now_ns()
         start, end = _bounds(params, now)
-        latest = now - QUERY_END_CUTOFF_NS
+        latest = now - self.cutoff_ns
         if end > latest > start:  # Tempo pulls an instant end back by whole seconds (cache-friendly)
             end -= math.ceil((end - latest) / NS) * NS
-        end = _clamp_and_check(start, end, end - start, now)
+        end = _clamp_and_check(start, end, end - start, now, self.cutoff_ns)
         query = self._metrics_query(params, prefix="compiling query: ")
         matches = _matcher(query, self.store.trace)
         series, looked_at = _evaluate(query, self._spans_in(start, end, visible), lambda _: 0, end - start, matches)

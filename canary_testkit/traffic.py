@@ -41,7 +41,8 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from canary_testkit.kube import KubeSim
-from canary_testkit.tempo import Span, SpanStatus, TempoServer
+from canary_testkit.loki import LogLine, LokiServer
+from canary_testkit.tempo import Span, SpanKind, SpanStatus, TempoServer
 
 METRIC: Final = "http_server_request_duration_seconds"
 OBI_BUCKETS: Final = (0.0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -78,6 +79,11 @@ class Profile(BaseModel):
     """Probability that a request fails with HTTP 500."""
     latency: tuple[tuple[float, float], ...] = ((0.02, 0.9), (0.08, 0.1))
     """(seconds, share) pairs: a request takes `seconds` with probability share / sum of shares."""
+    failing_routes: tuple[str, ...] = ()
+    """Routes the failures land on (e.g. `("/api/orders",)`); empty: spread over every route."""
+    failing_call: tuple[str, str] | None = None
+    """(span name, status message) of the downstream call that fails below each failing request, e.g.
+    `("INSERT orders", "deadlock detected")`: a failing CLIENT child span in its trace."""
 
     @field_validator("latency")
     @classmethod
@@ -172,6 +178,16 @@ def choose_profile(images: Sequence[str], profiles: Mapping[str, Profile], defau
 class _Distribution:
     """A profile's latency points with their bucket (one-hot, last column `+Inf`) and probability."""
 
+    def failing_cells(self, routes: Sequence[tuple[str, str]], failing: Sequence[str]) -> NDArray[np.float64]:
+        """The cells' probabilities for failing requests: only the `failing` routes (all when empty)."""
+        if not failing:
+            return self.cells
+        keep = np.repeat([path in failing for _, path in routes], len(self.cells) // len(routes))
+        if not keep.any():
+            return self.cells
+        cells = np.where(keep, self.cells, 0.0)
+        return cells / cells.sum()
+
     def __init__(self, profile: Profile, routes: int) -> None:
         self.seconds = np.array([s for s, _ in profile.latency], dtype=float)
         shares = np.array([w for _, w in profile.latency], dtype=float)
@@ -212,6 +228,7 @@ class TrafficGenerator:
         default: Profile,
         *,
         tempo: TempoServer | None = None,
+        loki: LokiServer | None = None,
         seed: int = 0,
         rps_per_replica: float = 10.0,
         routes: Sequence[tuple[str, str]] = DEFAULT_ROUTES,
@@ -235,6 +252,7 @@ class TrafficGenerator:
                 raise ValueError(f"profile keys are images or tags (non-empty strings), not {key!r}")
         self.sim = sim
         self.tempo = tempo
+        self.loki = loki
         self.rps_per_replica = rps_per_replica
         self.routes = tuple(routes)
         self.max_spans_per_second = max_spans_per_second
@@ -365,6 +383,8 @@ class TrafficGenerator:
                 spans.extend(self._serve(series, profile, elapsed, wall_ns))
         if spans and self.tempo is not None:
             self.tempo.add_spans(spans)
+        if spans and self.loki is not None:
+            self.loki.add_lines(log_lines(spans))
 
     def _serve(self, series: _Series, profile: Profile, elapsed: float, wall_ns: int) -> list[Span]:
         """Add `elapsed` seconds of traffic to one ReplicaSet; the sampled requests as spans."""
@@ -377,7 +397,10 @@ class TrafficGenerator:
             return []
         distribution = _Distribution(profile, len(self.routes))
         errors = int(self._rng.binomial(requests, profile.error_ratio))
-        outcomes = [self._rng.multinomial(n, distribution.cells) for n in (requests - errors, errors)]
+        outcomes = [
+            self._rng.multinomial(requests - errors, distribution.cells),
+            self._rng.multinomial(errors, distribution.failing_cells(self.routes, profile.failing_routes)),
+        ]
         cells = np.stack(outcomes).reshape(len(STATUS_CODES), len(self.routes), -1)  # status, route, latency
         for status in range(len(STATUS_CODES)):
             per_point = cells[status]
@@ -396,10 +419,16 @@ class TrafficGenerator:
             return []
         series.span_budget -= sampled
         picked = self._rng.multivariate_hypergeometric(cells.ravel(), sampled).reshape(cells.shape)
-        return list(self._spans(workload, picked, distribution.seconds, elapsed, wall_ns))
+        return list(self._spans(workload, picked, distribution.seconds, elapsed, wall_ns, profile.failing_call))
 
     def _spans(
-        self, workload: Workload, picked: NDArray[np.int64], seconds: NDArray[np.float64], elapsed: float, wall_ns: int
+        self,
+        workload: Workload,
+        picked: NDArray[np.int64],
+        seconds: NDArray[np.float64],
+        elapsed: float,
+        wall_ns: int,
+        failing_call: tuple[str, str] | None = None,
     ) -> Iterator[Span]:
         version = image_tag(workload.images[0]) if workload.images else "latest"
         for status, route, point in zip(*np.nonzero(picked), strict=True):
@@ -408,9 +437,28 @@ class TrafficGenerator:
             duration_ns = round(float(seconds[point]) * _NS)
             for _ in range(int(picked[status, route, point])):
                 end_ns = wall_ns - int(self._rng.uniform(0.0, elapsed) * _NS)
+                trace_id, span_id = self._rng.bytes(16).hex(), self._rng.bytes(8).hex()
+                if code >= 500 and failing_call is not None:
+                    name, message = failing_call
+                    yield Span(
+                        trace_id=trace_id,
+                        span_id=self._rng.bytes(8).hex(),
+                        parent_span_id=span_id,
+                        name=name,
+                        kind=SpanKind.CLIENT,
+                        start_ns=max(0, end_ns - duration_ns) + duration_ns // 4,
+                        end_ns=end_ns - duration_ns // 4,
+                        service=workload.service,
+                        namespace=workload.key.namespace,
+                        deployment=workload.key.deployment or None,
+                        replicaset=workload.key.replicaset,
+                        status=SpanStatus.ERROR,
+                        status_message=message,
+                        resource_attributes={"service.version": version},
+                    )
                 yield Span(
-                    trace_id=self._rng.bytes(16).hex(),
-                    span_id=self._rng.bytes(8).hex(),
+                    trace_id=trace_id,
+                    span_id=span_id,
                     start_ns=max(0, end_ns - duration_ns),
                     end_ns=end_ns,
                     service=workload.service,
@@ -498,3 +546,32 @@ def _handler_for(generator: TrafficGenerator) -> type[BaseHTTPRequestHandler]:
             """Quiet: the tests and the demo print their own story."""
 
     return Handler
+
+
+def log_lines(spans: Iterable[Span]) -> list[LogLine]:
+    """One logfmt line per server span, as the recorded shop logs them (../loki/README.md): the trace id in
+    the line and in structured metadata; failing requests at level error with the failing call's message."""
+    causes = {s.trace_id: s.status_message for s in spans if s.kind is SpanKind.CLIENT and s.status_message}
+    lines = []
+    for span in spans:
+        if span.kind is not SpanKind.SERVER or span.replicaset is None or span.namespace is None:
+            continue
+        failed = span.status is SpanStatus.ERROR
+        error = causes.get(span.trace_id, span.status_message)
+        text = (
+            f'level={"error" if failed else "info"} msg="{"request failed" if failed else "request completed"}" '
+            f"method={span.http_method} route={span.http_route} status={span.http_status} "
+            f"duration_ms={(span.end_ns - span.start_ns) / 1e6:.1f}"
+            + (f' error="{error}"' if failed else "")
+            + f" trace_id={span.trace_id} span_id={span.span_id}"
+        )
+        pod = f"{span.replicaset}-{int(span.trace_id[:4], 16) % 2:05d}"
+        lines.append(
+            LogLine(
+                labels={"namespace": span.namespace, "app": span.service, "pod": pod},
+                ts_ns=span.end_ns,
+                line=text,
+                structured_metadata={"trace_id": span.trace_id, "span_id": span.span_id},
+            )
+        )
+    return lines

@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from canary.analysis import Analyzer
 from canary.config.slo import Metrics
+from canary.controller import mutations
 from canary.controller.http import HealthServer
 from canary.controller.ledger import StatusLedger
 from canary.controller.metrics import ControllerMetrics
@@ -22,6 +23,10 @@ from canary.controller.reconciler import DecisionHook, Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.settings import ControllerSettings
 from canary.controller.slostore import SLOStore
+from canary.controller.status import CanaryPhase, read_status
+from canary.evidence.collect import EvidenceCollector
+from canary.evidence.enrich import EnrichingNotifications
+from canary.evidence.model import RollbackEvidence
 from canary.kube.client import load_api_client
 from canary.kube.deployments import Deployments, owned_replicasets
 from canary.kube.events import EventRecorder
@@ -29,9 +34,11 @@ from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, Informer
 from canary.kube.leader import LeaderElector, default_identity
 from canary.notify.destinations import SecretLocation
 from canary.notify.events import CanaryEvent
+from canary.notify.ledger import event_key
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretResolver
 from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.sources.loki import LokiSettings, LokiSource
 from canary.sources.mimir import MimirSettings, MimirSource
 from canary.sources.tempo import TempoSettings, TempoSource
 
@@ -64,8 +71,14 @@ class ControllerApp:
         self._sources: dict[Metrics, MimirSource] = {self._mimir_settings.metrics: self.mimir}
         tempo = (
             TempoSource(TempoSettings(url=s.tempo_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
-                                      timeout_seconds=s.query_timeout_seconds))
+                                      timeout_seconds=s.query_timeout_seconds,
+                                      end_cutoff_seconds=s.tempo_end_cutoff_seconds))
             if s.tempo_url else None
+        )
+        self.loki = (
+            LokiSource(LokiSettings(url=s.loki_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
+                                    timeout_seconds=s.query_timeout_seconds))
+            if s.loki_url else None
         )
         self.slos = SLOStore()
         self.events = EventRecorder(self.api_client, host=self.identity)
@@ -88,13 +101,20 @@ class ControllerApp:
         )
         self.notifier = Notifier(
             self.ledger,
-            render=RenderSettings(cluster=s.cluster_name, grafana_url=s.grafana_url),
+            render=RenderSettings(cluster=s.cluster_name, grafana_url=s.grafana_external_url or s.grafana_url),
             policy=delivery,
             secrets=SecretResolver(CoreV1Api(self.api_client)),
             on_permanent_failure=self._notification_failed,
             registry=self.metrics.registry,
         )
-        self.notifications = SLONotifications(self.notifier, default_secret)
+        self.notifications: SLONotifications | EnrichingNotifications = SLONotifications(self.notifier, default_secret)
+        if tempo is not None or self.loki is not None:
+            # A little under the message's wait, so the collector stops on its own with notes of what it skipped.
+            collector = EvidenceCollector(tempo, self.loki, deadline_seconds=s.evidence_timeout_seconds * 0.8)
+            self.notifications = EnrichingNotifications(
+                self.notifications, collector, timeout_seconds=s.evidence_timeout_seconds,
+                on_evidence=self._store_evidence, clock=clock,
+            )
         self.reconciler = Reconciler(
             self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock,
             on_decision=on_decision,
@@ -146,8 +166,12 @@ class ControllerApp:
         self.runtime.stop()
         for informer in (self.deployment_informer, self.replicaset_informer, self.configmap_informer):
             informer.stop()
+        if isinstance(self.notifications, EnrichingNotifications):
+            self.notifications.wait_idle(self.settings.evidence_timeout_seconds)
         self.notifier.close()
         self.health.stop()
+        if self.loki is not None:
+            self.loki.close()
         for source in self._sources.values():
             source.close()
 
@@ -190,6 +214,32 @@ class ControllerApp:
 
     def _replicasets_of(self, deployment: Obj) -> list[Obj]:
         return owned_replicasets(deployment, self.replicaset_informer.list(meta(deployment).get("namespace")))
+
+    def _store_evidence(self, event: CanaryEvent) -> None:
+        """Keep a rollback's evidence in the status annotation (and in its pending message), and say it
+        in a short Kubernetes Event. Only while the Deployment is still rolled back from that revision."""
+        evidence = event.evidence
+        if evidence is None:
+            return
+        record = RollbackEvidence(revision=event.revision, at=event.at, evidence=evidence)
+
+        def mutate(deployment: Obj) -> Obj | None:
+            status, _ = read_status(meta(deployment).get("annotations"))
+            if status is None or status.phase not in (CanaryPhase.ROLLING_BACK, CanaryPhase.ROLLED_BACK):
+                return None
+            if event.revision not in status.rejected and status.template_hash != event.revision:
+                return None
+            delivered = {event_key(k) for k in status.delivered}
+            outbox = [event if e.key == event.key and e.key not in delivered else e for e in status.outbox]
+            mutations.write_status(deployment, status.model_copy(update={"evidence": record, "outbox": outbox}))
+            return deployment
+
+        written = self.deployments.update_deployment(event.namespace, event.deployment, mutate,
+                                                     expect_template_hash=None)
+        if written.status == "written" and written.deployment is not None:
+            self.events.record(written.deployment, "Warning", "RollbackEvidence", evidence.summary())
+        elif written.status not in ("written", "unchanged"):
+            log.warning("evidence of %s not stored (%s): %s", event.key, written.status, written.reason)
 
     def _notification_failed(self, event: CanaryEvent, reason: str) -> None:
         deployment = self.deployment_informer.get(event.namespace, event.deployment)

@@ -40,6 +40,9 @@ Context = Annotated[str | None, typer.Option(help="Kubeconfig context.")]
 def run(
     mimir_url: Annotated[str | None, typer.Option(help="Mimir URL incl. /prometheus [env CANARY_MIMIR_URL].")] = None,
     tempo_url: Annotated[str | None, typer.Option(help="Tempo URL [env CANARY_TEMPO_URL].")] = None,
+    loki_url: Annotated[
+        str | None, typer.Option(help="Loki URL: log lines in rollback evidence [env CANARY_LOKI_URL].")
+    ] = None,
     namespace: Annotated[list[str] | None, typer.Option("--namespace", "-n", help="Watch only these.")] = None,
     leader_elect: Annotated[bool | None, typer.Option("--leader-elect", help="Run with a Lease.")] = None,
     kubeconfig: Kubeconfig = None,
@@ -48,6 +51,10 @@ def run(
     tenant: Annotated[str | None, typer.Option(help="X-Scope-OrgID for Mimir and Tempo.")] = None,
     port: Annotated[int | None, typer.Option(help="Port of /metrics, /healthz, /readyz (default 8080).")] = None,
     grafana_url: Annotated[str | None, typer.Option(help="Grafana base URL for links in messages.")] = None,
+    grafana_external_url: Annotated[
+        str | None,
+        typer.Option(help="Grafana as reached from outside; links use it [env CANARY_GRAFANA_EXTERNAL_URL]."),
+    ] = None,
     cluster_name: Annotated[str | None, typer.Option(help="Cluster name shown in messages.")] = None,
     log_format: Annotated[str | None, typer.Option(help="json (default) or text.")] = None,
 ) -> None:
@@ -57,7 +64,8 @@ def run(
     from canary.controller.settings import load_settings
 
     flags = {
-        "mimir_url": mimir_url, "tempo_url": tempo_url, "namespaces": namespace or None,
+        "mimir_url": mimir_url, "tempo_url": tempo_url, "loki_url": loki_url, "namespaces": namespace or None,
+        "grafana_external_url": grafana_external_url,
         "leader_elect": leader_elect, "kubeconfig": kubeconfig, "context": context, "tenant": tenant,
         "listen_port": port, "grafana_url": grafana_url, "cluster_name": cluster_name, "log_format": log_format,
     }

@@ -354,6 +354,7 @@ class _Plan:
             slack_channel=self.resolved.annotations.slack_channel if self.resolved.annotations else None,
             example_traces=self.outcome.measurement.example_traces if self.outcome else (),
             traceql=failing_spans_query(self.outcome.measurement.target) if self.outcome else None,
+            target=self.outcome.measurement.target if self.outcome else None,
         )
 
     def promote_baseline(self) -> bool:
@@ -389,13 +390,17 @@ class _Plan:
         return d
 
     def _merged_with(self, fresh: CanaryStatus | None) -> CanaryStatus:
-        """Our status, keeping deliveries the notifier recorded since we read the Deployment."""
+        """Our status, keeping deliveries the notifier recorded since we read the Deployment, and the
+        rollback evidence stored since (never written by the reconciler itself)."""
         if fresh is None:
             return self.status
         delivered = [*fresh.delivered, *(k for k in self.status.delivered if k not in fresh.delivered)]
         done = {event_key(k) for k in delivered}
-        outbox = [e for e in self.status.outbox if e.key not in done]
-        return self.status.model_copy(update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox})
+        enriched = {e.key: e for e in fresh.outbox if e.evidence is not None}
+        outbox = [enriched.get(e.key, e) for e in self.status.outbox if e.key not in done]
+        return self.status.model_copy(
+            update={"delivered": delivered[-MAX_DELIVERED:], "outbox": outbox, "evidence": fresh.evidence}
+        )
 
     def scale_down_rejected(self) -> None:
         """Guard mode, after the Deployment write (a pause, or an undo): rejected templates' ReplicaSets to

@@ -22,8 +22,14 @@ class ControllerSettings(BaseSettings):
     mimir_url: str
     """Mimir (or Prometheus) base URL including its `/prometheus` prefix."""
     tempo_url: str | None = None
+    tempo_end_cutoff_seconds: float = Field(30.0, ge=0)
+    """Tempo's `query_frontend.query_end_cutoff`: trace queries end this long before now."""
+    loki_url: str | None = None
+    """Loki base URL: the canary pods' log lines in rollback evidence."""
+    evidence_timeout_seconds: float = Field(30.0, gt=0)
+    """How long a rollback message waits for its root-cause evidence before it is sent without it."""
     tenant: str | None = None
-    """`X-Scope-OrgID` sent to Mimir and Tempo."""
+    """`X-Scope-OrgID` sent to Mimir, Tempo and Loki."""
     bearer_token: SecretStr | None = None
     verify_tls: bool = True
     query_timeout_seconds: float = Field(10.0, gt=0)
@@ -40,6 +46,10 @@ class ControllerSettings(BaseSettings):
     listen_port: int = Field(8080, ge=0, le=65535)
     """/metrics, /healthz and /readyz; 0 picks a free port."""
     grafana_url: str | None = None
+    """Grafana base URL for links in messages (used when `grafana_external_url` is not set)."""
+    grafana_external_url: str | None = None
+    """Grafana as on-call's browser reaches it from outside the cluster (e.g. `https://grafana.example.com`);
+    links in messages use it. Set it: an in-cluster address does not open from a laptop."""
     cluster_name: str = "kubernetes"
     slack_default_secret: SecretKeyRef | None = None
     """Controller-wide Slack webhook Secret (in the controller's namespace) for SLOs that name none."""

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from canary.evidence.model import RollbackEvidence
 from canary.judge.model import Verdict
 from canary.notify.events import CanaryEvent, Mode
 
@@ -77,6 +78,8 @@ class CanaryStatus(BaseModel):
     """Notifications decided but not yet delivered (sent again after a restart)."""
     delivered: list[str] = Field(default_factory=list)
     """Keys of delivered notifications (newest last), so none is sent twice."""
+    evidence: RollbackEvidence | None = None
+    """Root-cause evidence of the last rollback (routes, downstream cause, traces, log lines; bounded)."""
 
     def to_annotation(self) -> str:
         return self.model_dump_json(exclude_defaults=False)

@@ -5,6 +5,15 @@ returns an `Evidence` (model.py); `enrich.py` runs it after a rollback, off the 
 """
 
 from canary.evidence.collect import EvidenceCollector, collect_quietly
-from canary.evidence.model import Downstream, Evidence, LogRef, RouteStat, TraceRef
+from canary.evidence.model import Downstream, Evidence, LogRef, RollbackEvidence, RouteStat, TraceRef
 
-__all__ = ["Downstream", "Evidence", "EvidenceCollector", "LogRef", "RouteStat", "TraceRef", "collect_quietly"]
+__all__ = [
+    "Downstream",
+    "Evidence",
+    "EvidenceCollector",
+    "LogRef",
+    "RollbackEvidence",
+    "RouteStat",
+    "TraceRef",
+    "collect_quietly",
+]

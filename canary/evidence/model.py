@@ -161,3 +161,12 @@ class Evidence(_Data):
         if not parts:
             parts.append("no root-cause evidence found" + (f" ({self.notes[0]})" if self.notes else ""))
         return clip(" | ".join(parts), 900)
+
+
+class RollbackEvidence(_Data):
+    """The evidence of one rollback, as kept in the status annotation."""
+
+    revision: str
+    """The rolled-back revision (template hash) it explains."""
+    at: datetime
+    evidence: Evidence
