@@ -161,6 +161,7 @@ def validate(
 
 class OutputFormat(StrEnum):
     TABLE = "table"
+    TEXT = "text"
     JSON = "json"
 
 
@@ -217,9 +218,20 @@ def analyze(
     ] = None,
     slo_name: Annotated[str | None, typer.Option(help="Which ServiceSLO of the file, when it holds several.")] = None,
     tempo_url: Annotated[str | None, typer.Option(envvar="CANARY_TEMPO_URL", help="Tempo URL.")] = None,
+    loki_url: Annotated[
+        str | None, typer.Option(envvar="CANARY_LOKI_URL", help="Loki URL: the canary's log lines as evidence.")
+    ] = None,
+    evidence: Annotated[
+        bool | None,
+        typer.Option(
+            "--evidence/--no-evidence",
+            help="Root-cause evidence from Tempo and Loki (routes, failing downstream call, traces, log lines). "
+            "Default: on a failing verdict.",
+        ),
+    ] = None,
     tenant: Annotated[str | None, typer.Option(envvar="CANARY_TENANT", help="X-Scope-OrgID tenant.")] = None,
     bearer_token: Annotated[
-        str | None, typer.Option(envvar="CANARY_BEARER_TOKEN", help="Bearer token for Mimir and Tempo.")
+        str | None, typer.Option(envvar="CANARY_BEARER_TOKEN", help="Bearer token for Mimir, Tempo and Loki.")
     ] = None,
     insecure_skip_verify: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds per backend query.")] = 10.0,
@@ -231,8 +243,11 @@ def analyze(
     Exit codes: 0 pass, 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
     """
     from canary.analysis import AnalysisRequest, Analyzer
+    from canary.evidence.collect import EvidenceCollector
+    from canary.evidence.text import evidence_lines
     from canary.report import verdict_table
     from canary.samples import Target, Workload
+    from canary.sources.loki import LokiSettings, LokiSource
     from canary.sources.mimir import MimirSettings, MimirSource
     from canary.sources.tempo import TempoSettings, TempoSource
 
@@ -286,15 +301,30 @@ def analyze(
     mimir.detect()
     outcome = Analyzer(mimir, tempo).analyze([AnalysisRequest(target=target, slo=spec)], end)[target.key]
     verdict = outcome.verdict
+    loki = (
+        LokiSource(LokiSettings(url=loki_url, tenant=tenant, bearer_token=bearer_token, verify_tls=verify,
+                                timeout_seconds=timeout))
+        if loki_url
+        else None
+    )
+    found = None
+    if (evidence if evidence is not None else verdict.phase is Phase.FAIL) and (tempo or loki):
+        found, _ = EvidenceCollector(tempo, loki, deadline_seconds=timeout * 6).collect(target, end)
     if output is OutputFormat.JSON:
-        console.print_json(json.dumps(outcome.model_dump(mode="json")))
+        document = outcome.model_dump(mode="json")
+        document["evidence"] = found.model_dump(mode="json") if found is not None else None
+        console.print_json(json.dumps(document))
     else:
         title = f"{namespace}/{deployment}: canary {target.canary} vs baseline " + (
             ", ".join(str(b) for b in target.baseline) or "none"
         )
         console.print(verdict_table(verdict, title))
-        for trace_id in outcome.measurement.example_traces:
-            console.print(f"  failing trace: {trace_id}", highlight=False)
+        if found is not None:
+            for line in evidence_lines(found):
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
+        else:
+            for trace_id in outcome.measurement.example_traces:
+                console.print(f"  failing trace: {trace_id}", highlight=False)
     raise typer.Exit(EXIT_CODES[verdict.phase])
 
 
