@@ -126,7 +126,6 @@ class LogQuery:
     stages: tuple[Stage, ...]
 
 
-_SELECTOR: Final = re.compile(r"\s*\{(?P<body>[^}]*)\}")
 _MATCHER: Final = re.compile(
     r'\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*"|`[^`]*`)\s*'
 )
@@ -147,29 +146,31 @@ def parse(text: str) -> LogQuery:
     """A log query of the supported subset; LogQLError carries Loki's message."""
     if not text.strip():
         raise LogQLError("parse error : syntax error: unexpected $end")
-    head = _SELECTOR.match(text)
-    if head is None:
-        if text.lstrip().startswith("{"):
-            raise LogQLError(
-                f"parse error at line 1, col {len(text) + 1}: syntax error: unexpected $end, expecting }} or ,"
-            )
-        raise LogQLError(f"parse error at line 1, col 1: syntax error: unexpected IDENTIFIER near {text.split()[0]!r}")
-    body = head.group("body")
+    position = len(text) - len(text.lstrip())
+    if not text.startswith("{", position):
+        word = text.split()[0]
+        raise LogQLError(f"parse error at line 1, col 1: syntax error: unexpected IDENTIFIER near {word!r}")
+    position += 1
     matchers: list[Matcher] = []
-    rest = body
-    while rest.strip():
-        one = _MATCHER.match(rest)
+    while True:
+        while position < len(text) and text[position] in " \t\n":
+            position += 1
+        if text.startswith("}", position) and not matchers:
+            position += 1
+            break
+        one = _MATCHER.match(text, position)
         if one is None:
-            raise LogQLError(
-                f"parse error at line 1, col {head.start('body') + len(body) - len(rest) + 1}: syntax error"
-            )
+            raise LogQLError(f"parse error at line 1, col {position + 1}: syntax error")
         matchers.append(Matcher(one.group("name"), one.group("op"), _string(one.group("value"))))
-        rest = rest[one.end() :]
-        if rest.startswith(","):
-            rest = rest[1:]
-        elif rest.strip():
+        position = one.end()
+        if text.startswith(",", position):
+            position += 1
+        elif text.startswith("}", position):
+            position += 1
+            break
+        else:
             raise LogQLError(
-                f"parse error at line 1, col {head.start('body') + len(body) - len(rest) + 1}: syntax error"
+                f"parse error at line 1, col {position + 1}: syntax error: unexpected $end, expecting }} or ,"
             )
     if not any(
         m.op in ("=", "=~") and not re.fullmatch(m.value if m.op == "=~" else re.escape(m.value), "") for m in matchers
@@ -182,7 +183,6 @@ def parse(text: str) -> LogQuery:
         if m.op in ("=~", "!~"):
             _regex(m.value)
     stages: list[Stage] = []
-    position = head.end()
     while position < len(text) and text[position:].strip():
         for pattern, kind in ((_LINE_FILTER, "line"), (_PARSER, "parser"), (_LABEL_FILTER, "label")):
             found = pattern.match(text, position)
