@@ -1511,10 +1511,12 @@ _SELECTABLE_INTRINSICS: Final = frozenset({"status", "kind", "statusMessage", "n
 _NIL: Final = ("string", "nil")
 
 
-def _span_json(item: _Stored, query: Query) -> dict[str, Any]:
+def _span_json(item: _Stored, query: Query, trace: Sequence[_Stored] = ()) -> dict[str, Any]:
     """A matched span with the attributes Tempo shows: for a plain filter those it looks at; for a
     structural query those conditions (of either side) the span itself satisfies; then the selected
-    ones, a selected attribute the span lacks as the string `nil`."""
+    ones. A selected attribute the span lacks is the string `nil` when another span of its trace has
+    it, else left out (as recorded: `http.response.status_code` on a DB span, no `db.system.name` on a
+    trace without DB spans)."""
     span = item.span
     out: dict[str, Any] = {
         "spanID": span.span_id,
@@ -1538,6 +1540,8 @@ def _span_json(item: _Stored, query: Query) -> dict[str, Any]:
         value = _value_of(item, attribute)
         if value is not None and value[0] in ("kind", "status"):
             value = ("string", value[1])
+        if value is None and not any(_value_of(other, attribute) is not None for other in trace):
+            continue
         attributes.setdefault(key, value if value is not None else _NIL)
     if attributes:
         out["attributes"] = [_label(k, v) for k, v in attributes.items()]
@@ -1557,7 +1561,7 @@ def _trace_json(
         if item.span.status is SpanStatus.ERROR:
             entry["errorCount"] = entry.get("errorCount", 0) + 1
     ordered = sorted(matched, key=lambda s: s.span.start_ns)
-    span_set = {"spans": [_span_json(s, query) for s in ordered[:per_set]], "matched": len(matched)}
+    span_set = {"spans": [_span_json(s, query, whole) for s in ordered[:per_set]], "matched": len(matched)}
     out: dict[str, Any] = {
         "traceID": _trace_id_out(trace_id),
         "rootServiceName": root.span.service if root else "<root span not yet received>",

@@ -164,8 +164,15 @@ def test_nothing_listening_is_a_connection_error() -> None:
 
 def test_long_lines_are_cut_visibly(loki: LokiServer) -> None:
     with LokiServer(clock=lambda: END + 51.0) as server:
-        server.add_lines([LogLine(labels={"namespace": "shop", "pod": "checkout-7f8e9a1b2-aaaaa"},
-                                  ts_ns=(END - 10) * 10**9, line="level=error " + "x" * 5000)])
+        server.add_lines(
+            [
+                LogLine(
+                    labels={"namespace": "shop", "pod": "checkout-7f8e9a1b2-aaaaa"},
+                    ts_ns=(END - 10) * 10**9,
+                    line="level=error " + "x" * 5000,
+                )
+            ]
+        )
         with source(server, max_line_chars=100) as src:
             [line], _ = src.lines(logql.error_lines(CANARY), at(START), at(END))
     assert len(line.line) < 130 and line.line.endswith("more chars)")
