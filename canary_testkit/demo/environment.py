@@ -20,6 +20,7 @@ from canary.controller.app import ControllerApp
 from canary.controller.reconciler import NotificationSink
 from canary.controller.settings import ControllerSettings
 from canary.controller.status import CanaryStatus, read_status
+from canary.evidence.enrich import EnrichingNotifications
 from canary.notify.destinations import Destination, SinkKind, destinations_for
 from canary.notify.events import CanaryEvent
 from canary.notify.ledger import MemoryLedger
@@ -30,6 +31,7 @@ from canary_testkit.demo import scenario as sc
 from canary_testkit.demo.record import Recorder
 from canary_testkit.kube import KubeSim
 from canary_testkit.kube.identity import ControllerIdentity, install_controller_identity
+from canary_testkit.loki import LokiServer
 from canary_testkit.prometheus import PrometheusServer
 from canary_testkit.slack import SlackSim
 from canary_testkit.tempo import TempoServer
@@ -191,10 +193,14 @@ def start_environment(
         kubeconfig = sim.write_kubeconfig(workdir / "kubeconfig", namespace=sc.NAMESPACE)
         identity = install_controller_identity(sim)
         controller_kubeconfig = sim.write_kubeconfig(workdir / "controller-kubeconfig", token=identity.token)
-        tempo = _start("the Tempo endpoint", lambda: TempoServer().start())
+        # no 30 s query-end cutoff: the story is shorter than that, and the rollback evidence is about its last seconds
+        tempo = _start("the Tempo endpoint", lambda: TempoServer(query_end_cutoff_seconds=0).start())
         stack.callback(tempo.stop)
+        loki = _start("the Loki endpoint", lambda: LokiServer().start())
+        stack.callback(loki.stop)
         traffic = _start("the traffic generator", lambda: TrafficGenerator(
-            sim, profiles_by_tag, default=sc.HEALTHY, tempo=tempo, seed=7, rps_per_replica=pace.rps_per_replica,
+            sim, profiles_by_tag, default=sc.HEALTHY, tempo=tempo, loki=loki, seed=7,
+            rps_per_replica=pace.rps_per_replica,
         ).start())
         stack.callback(traffic.stop)
         scrape = {**traffic.scrape_config(), "scrape_interval": pace.scrape_interval,
@@ -205,7 +211,8 @@ def start_environment(
         slack = _start("the Slack webhook receiver", lambda: SlackSim().start())
         stack.callback(slack.stop)
         settings = ControllerSettings(
-            mimir_url=prometheus.url, tempo_url=tempo.url, kubeconfig=str(controller_kubeconfig),
+            mimir_url=prometheus.url, tempo_url=tempo.url, loki_url=loki.url, tempo_end_cutoff_seconds=0,
+            kubeconfig=str(controller_kubeconfig),
             listen_host="127.0.0.1", listen_port=metrics_port, resync_seconds=pace.resync,
             cluster_name="demo", log_format="text",
         )
@@ -221,7 +228,11 @@ def start_environment(
                               on_delivered=lambda event, sink: mirrored.append(event.key))
             mirror.start()
             stack.callback(mirror.close)
-            app.reconciler.notifications = MirroredNotifications(app.reconciler.notifications, mirror, slack_webhook)
+            if isinstance(app.notifications, EnrichingNotifications):  # the mirror gets the enriched messages too
+                app.notifications.inner = MirroredNotifications(app.notifications.inner, mirror, slack_webhook)
+            else:
+                app.reconciler.notifications = MirroredNotifications(app.reconciler.notifications, mirror,
+                                                                     slack_webhook)
         stack.callback(app.stop)
         _start("the controller", lambda: app.start(sync_timeout=10))
         endpoints = Endpoints(

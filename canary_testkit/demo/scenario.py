@@ -19,8 +19,12 @@ SLACK_MENTION: Final = "@oncall"
 
 HEALTHY: Final = Profile(error_ratio=0.002, latency=((0.02, 0.95), (0.06, 0.05)))
 """v1 and v2: 0.2% errors, p99 about 70ms."""
-ERROR_SPIKE: Final = Profile(error_ratio=0.25, latency=((0.02, 0.95), (0.06, 0.05)))
-"""v3 in `--scenario errors`: a quarter of the requests fail with HTTP 500."""
+ERROR_SPIKE: Final = Profile(
+    error_ratio=0.25, latency=((0.02, 0.95), (0.06, 0.05)), failing_routes=("/api/orders",),
+    failing_call=("INSERT orders", "deadlock detected"),
+)
+"""v3 in `--scenario errors`: a quarter of the requests fail with HTTP 500, all on `POST /api/orders`,
+each because its `INSERT orders` call hit a database deadlock (in its trace and its log line)."""
 LATENCY_REGRESSION: Final = Profile(error_ratio=0.002, latency=((0.02, 0.85), (0.9, 0.15)))
 """v3 in `--scenario latency`: 15% of the requests take 900ms, p99 about 1s."""
 

@@ -153,7 +153,7 @@ class Story:
         st = self._wait(step, "v2 to be promoted (phase Succeeded)", promoted, 60)
         record = self._record(lambda r: r.image == "v2" and r.phase == CanaryPhase.PROMOTING.value)
         self.marks.promoted = record.t if record is not None else self.recorder.now()
-        self._slack(step, f"Promoted {sc.NAMESPACE}/{sc.DEPLOYMENT}")
+        self._slack(step, f"{sc.DEPLOYMENT} v2 promoted")
         self._end(step, f"{st.checks_passed} checks passed, {st.checks_failed} failed; promoted")
 
     def roll_back_faulty(self) -> None:
@@ -177,7 +177,7 @@ class Story:
         rollback = self._record(lambda r: r.image == "v3" and r.phase == CanaryPhase.ROLLING_BACK.value)
         self.marks.first_failed_check = failed.t if failed else None
         self.marks.rollback = rollback.t if rollback else self.marks.rolled_back
-        self._slack(step, f"Rolled back {sc.NAMESPACE}/{sc.DEPLOYMENT}")
+        self._slack(step, f"{sc.DEPLOYMENT} v3 rolled back")
         took = self.marks.rollback - self.marks.fault
         self._end(step, f"{st.checks_failed} failed checks; rolled back {took:.1f}s after v3 was applied")
 
@@ -192,7 +192,7 @@ class Story:
 
         self._wait(step, "v3 to be frozen (phase Frozen, rejected template)", frozen, 30)
         self.marks.frozen = self.recorder.now()
-        self._slack(step, f"Frozen {sc.NAMESPACE}/{sc.DEPLOYMENT}")
+        self._slack(step, f"{sc.DEPLOYMENT} v3 frozen")
         # watch it for a few intervals: it must stay frozen, held and unchanged (no rollback loop)
         watch_until = time.monotonic() + 3 * self.pace.interval
         while time.monotonic() < watch_until:

@@ -27,7 +27,7 @@ def test_bad_canary_is_scaled_to_zero_and_reported(env: Cluster) -> None:
         assert env.get(ns, "cart-canary")["spec"]["replicas"] == 0
         assert env.image(ns, "cart") == "v1", "the baseline is never touched by a rollback"
         (message,) = wait_for("the Slack message", lambda: env.slack_messages(ns, "cart-canary"))
-        assert "Rolled back" in message["text"] and "availability" in str(message["blocks"])
+        assert "rolled back" in message["text"] and "availability" in str(message["blocks"])
         # The next rollout gets its replicas back.
         env.set_image(ns, "cart-canary", "v2")
         env.wait_phase(ns, "cart-canary", "Analysing", "Promoting", "Succeeded")

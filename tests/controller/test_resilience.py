@@ -38,7 +38,7 @@ def test_controller_killed_mid_analysis_resumes_with_the_same_counts_and_rolls_b
         wait_for("a resync", lambda: True)
         env.wait_phase(ns, "checkout", "RolledBack")
     assert len(env.wait_events(ns, "checkout", "RolledBack")) == 1
-    assert len([m for m in env.slack_messages(ns, "checkout") if "Rolled back" in m["text"]]) == 1
+    assert len([m for m in env.slack_messages(ns, "checkout") if "rolled back" in m["text"]]) == 1
 
 
 def test_conflicting_write_on_rollback_is_retried_and_rolls_back_once(env: Cluster) -> None:
@@ -133,7 +133,7 @@ def test_undelivered_rollback_message_is_sent_once_after_a_restart(env: Cluster)
         env.slack.set_default(Reply.ok())
     with env.controller():
         (message,) = wait_for("the message after the restart", lambda: env.slack_messages(ns, "checkout"))
-        assert "Rolled back" in message["text"]
+        assert "rolled back" in message["text"]
         wait_for("the delivery recorded", lambda: (s := env.status(ns, "checkout")) is not None and not s.outbox)
     with env.controller():
         env.wait_phase(ns, "checkout", "RolledBack")

@@ -22,7 +22,7 @@ from canary_testkit.slack import SlackSim
 from tests.demo.sockets import accepts, children, listening_ports
 
 runner = CliRunner()
-HEADLINES = ("Promoted shop/checkout", "Rolled back shop/checkout", "Frozen shop/checkout")
+HEADLINES = ("checkout v2 promoted", "checkout v3 rolled back", "checkout v3 frozen")
 
 
 class Leftovers:
@@ -147,6 +147,13 @@ def test_errors_scenario_promotes_rolls_back_and_freezes(
     rollback = next(d for d in report["decisions"] if d["phase"] == "RollingBack")
     assert rollback["canary"]["error_rate"] > report["limits"]["error_rate"] * 5
     assert rollback["baseline"]["error_rate"] < report["limits"]["error_rate"]
+    # the rollback message shows the cause: the route, the failing downstream call, traces and log lines
+    rolled = next(m for m in report["slack_messages"] if "checkout v3 rolled back" in m["text"])
+    assert "of POST /api/orders failing" in rolled["blocks"][0]["text"]["text"]
+    sections = json.dumps(rolled["blocks"])
+    for shown in ('checkout span \\"INSERT orders\\": deadlock detected', "*Failing traces*", "*Log lines*",
+                  "`canary retry shop/checkout`"):
+        assert shown in sections, shown
 
     # what the user sees: the live view's final frame, the messages as received, the summary
     out = result.stdout
