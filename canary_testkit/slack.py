@@ -181,8 +181,14 @@ class SlackSim:
     """An incoming webhook at `url` on 127.0.0.1; `script()` the next replies, then read `requests`."""
 
     def __init__(self, port: int = 0, hang_limit: float = 30.0, slack: bool = True) -> None:
-        """`slack=False`: a generic JSON webhook that accepts any JSON object (no Block Kit checks)."""
+        """`slack=False`: a generic JSON webhook that accepts any JSON object (no Block Kit checks).
+
+        Also Slack's Web API `chat.postMessage` at `api_url`: a Bearer `bot_token` is required
+        (else `{"ok": false, "error": "invalid_auth"}`), so is a `channel` in `channels` (else
+        `channel_not_found`); like Slack, the answer is HTTP 200 with `ok` true or false."""
         self.token = secrets.token_hex(12)
+        self.bot_token = "xoxb-" + secrets.token_hex(12)
+        self.channels = {"#checkout", "#general"}
         self.slack = slack
         self.hang_limit = hang_limit
         self._replies: deque[Reply] = deque()
@@ -206,6 +212,11 @@ class SlackSim:
     def url(self) -> str:
         """The webhook URL; like a real one, it is a credential (the token is random)."""
         return f"http://127.0.0.1:{self.port}{self.path}"
+
+    @property
+    def api_url(self) -> str:
+        """Base of the simulated Web API (as `https://slack.com/api`)."""
+        return f"http://127.0.0.1:{self.port}/api"
 
     def start(self) -> SlackSim:
         self._thread.start()
@@ -245,7 +256,7 @@ class SlackSim:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """Payloads accepted with 200 `ok`: what a Slack channel would show."""
-        return [r.payload for r in self.requests if r.status == 200 and r.payload is not None]
+        return [r.payload for r in self.requests if r.status == 200 and r.payload is not None and not r.problems]
 
     def wait_for(self, count: int, timeout: float, answered: bool = False) -> bool:
         """Until `count` requests have arrived (and been answered, if `answered`); False on timeout."""
@@ -272,6 +283,23 @@ class SlackSim:
             received.answered_at = time.monotonic()
             self._changed.notify_all()
 
+    def _api_reply(self, payload: dict[str, Any] | None, problems: list[str], authorization: str) -> Reply:
+        """`chat.postMessage`: always HTTP 200, `ok` false with Slack's error names."""
+
+        def answer(**body: Any) -> Reply:
+            return Reply(200, json.dumps(body), (("Content-Type", "application/json; charset=utf-8"),))
+
+        if authorization != f"Bearer {self.bot_token}":
+            return answer(ok=False, error="invalid_auth" if authorization else "not_authed")
+        if problems or payload is None:
+            return answer(ok=False, error="invalid_blocks" if payload else "invalid_json")
+        if payload.get("channel") not in self.channels:
+            return answer(ok=False, error="channel_not_found")
+        scripted = self._next_reply()
+        if scripted != Reply.ok():
+            return scripted
+        return answer(ok=True, channel="C0SIM", ts=f"{time.time():.6f}")
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         sim = self
 
@@ -282,10 +310,12 @@ class SlackSim:
             def _send(self, status: int, body: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
                 data = body.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                kind = next((v for k, v in headers if k.lower() == "content-type"), "text/plain; charset=utf-8")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers:
-                    self.send_header(name, value)
+                    if name.lower() != "content-type":
+                        self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -296,7 +326,11 @@ class SlackSim:
                 received = Received(time.monotonic(), self.path, body, payload, problems, headers=dict(self.headers))
                 sim._record(received)
                 try:
-                    if self.path != sim.path:
+                    if self.path == "/api/chat.postMessage":
+                        reply = sim._api_reply(payload, problems, self.headers.get("Authorization", ""))
+                        if '"ok": false' in reply.body:
+                            received.problems = [*received.problems, json.loads(reply.body)["error"]]
+                    elif self.path != sim.path:
                         reply = Reply(404, "no_service")
                     elif problems:
                         reply = Reply(400, code)

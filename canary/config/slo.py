@@ -139,6 +139,17 @@ class SlackNotify(_Model):
     """Events whose message carries `mention`. Default: rolled-back, frozen, backend-down (no ping on promotions)."""
     events: tuple[NotifyEvent, ...] = DEFAULT_NOTIFY_EVENTS
     """Events that are sent. Default: all but `started`."""
+    bot_token_secret_ref: SecretKeyRef | None = None
+    """Bot mode: a Secret holding a bot token (`xoxb-...`, scope `chat:write`); messages go through
+    `chat.postMessage` to `channel` (incoming webhooks post to their own channel and ignore `channel`)."""
+
+    @model_validator(mode="after")
+    def _bot_needs_channel(self) -> SlackNotify:
+        if self.bot_token_secret_ref is not None and not self.channel:
+            raise ValueError("botTokenSecretRef needs a channel: chat.postMessage posts to `channel`")
+        if self.bot_token_secret_ref is not None and self.webhook_secret_ref is not None:
+            raise ValueError("give webhookSecretRef or botTokenSecretRef, not both")
+        return self
 
 
 class WebhookNotify(_Model):

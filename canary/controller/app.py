@@ -106,6 +106,7 @@ class ControllerApp:
             secrets=SecretResolver(CoreV1Api(self.api_client)),
             on_permanent_failure=self._notification_failed,
             registry=self.metrics.registry,
+            slack_api_url=s.slack_api_url,
         )
         self.notifications: SLONotifications | EnrichingNotifications = SLONotifications(self.notifier, default_secret)
         if tempo is not None or self.loki is not None:

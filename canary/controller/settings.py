@@ -51,6 +51,8 @@ class ControllerSettings(BaseSettings):
     """Grafana as on-call's browser reaches it from outside the cluster (e.g. `https://grafana.example.com`);
     links in messages use it. Set it: an in-cluster address does not open from a laptop."""
     cluster_name: str = "kubernetes"
+    slack_api_url: str = "https://slack.com/api"
+    """Slack's Web API, for SLOs in bot mode (`notify.slack.botTokenSecretRef`, `chat.postMessage`)."""
     slack_default_secret: SecretKeyRef | None = None
     """Controller-wide Slack webhook Secret (in the controller's namespace) for SLOs that name none."""
     controller_namespace: str = "mop-canary"

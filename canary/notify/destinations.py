@@ -40,6 +40,8 @@ class Destination(BaseModel):
     secret: SecretLocation | None = None
     channel: str | None = None
     mention: str | None = None
+    bot: bool = False
+    """Slack bot mode: the secret (or `url`) holds a bot token; the message goes through `chat.postMessage`."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Destination:
@@ -50,7 +52,9 @@ class Destination(BaseModel):
     @property
     def label(self) -> str:
         """How messages name this kind of sink: `Slack webhook` or `JSON webhook`."""
-        return "Slack webhook" if self.kind is SinkKind.SLACK else "JSON webhook"
+        if self.kind is SinkKind.SLACK:
+            return "Slack chat.postMessage" if self.bot else "Slack webhook"
+        return "JSON webhook"
 
     @property
     def sink(self) -> str:
@@ -76,7 +80,7 @@ def destinations_for(
     out: list[Destination] = []
     slack = notify.slack
     events = slack.events if slack else DEFAULT_NOTIFY_EVENTS
-    ref = slack.webhook_secret_ref if slack else None
+    ref = slack.webhook_secret_ref or slack.bot_token_secret_ref if slack else None
     secret = _location(ref, namespace) if ref else default_slack_secret
     if secret is not None and event.type in events:
         out.append(
@@ -85,6 +89,7 @@ def destinations_for(
                 secret=secret,
                 channel=event.slack_channel or (slack.channel if slack else None),
                 mention=slack.mention if slack and event.type in slack.mention_on else None,
+                bot=bool(slack and slack.bot_token_secret_ref),
             )
         )
     if notify.webhook is not None and event.type in notify.webhook.events:

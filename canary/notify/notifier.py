@@ -89,6 +89,7 @@ class Notifier:
         on_permanent_failure: OnFailure | None = None,
         on_delivered: OnDelivered | None = None,
         registry: CollectorRegistry = REGISTRY,
+        slack_api_url: str = "https://slack.com/api",
     ) -> None:
         self.ledger = ledger
         self.render = render or RenderSettings()
@@ -97,6 +98,8 @@ class Notifier:
         self.route = route
         self.on_permanent_failure = on_permanent_failure
         self.on_delivered = on_delivered
+        self.slack_api_url = slack_api_url.rstrip("/")
+        """Slack's Web API, for bot-token destinations (`chat.postMessage`)."""
         self.metric = notifications_counter(registry)
         self._random = random.Random()
         self._stop = threading.Event()
@@ -212,11 +215,15 @@ class Notifier:
             log.exception("notifier: cannot render %s for %s", job.key, sink)
             self._fail(job, f"{job.destination.label}: cannot render the message: {type(exc).__name__}")
             return
+        token = None
+        if job.destination.bot:
+            url, token = f"{self.slack_api_url}/chat.postMessage", url
+        key = url if token is None else f"{url} {token}"
         with self._lock:
             self._inflight.add(job.key)
-            worker = self._workers.get(url)
+            worker = self._workers.get(key)
             if worker is None:
-                worker = self._workers[url] = _Worker(self, url, len(self._workers))
+                worker = self._workers[key] = _Worker(self, url, len(self._workers), token)
         worker.queue.put(job)
 
     def _url(self, destination: Destination) -> str:
@@ -225,6 +232,8 @@ class Notifier:
         assert destination.secret is not None
         if self.secrets is None:
             raise SecretError(f"{destination.secret}: no Kubernetes API configured to read it", transient=False)
+        if destination.bot:
+            return self.secrets.token(destination.secret).get_secret_value()
         return self.secrets.url(destination.secret).get_secret_value()
 
     def _later(self, job: _Job, detail: str) -> None:
@@ -281,9 +290,10 @@ class Notifier:
 class _Worker:
     """One thread per webhook URL: sends its queue in order, at most one request per min_interval."""
 
-    def __init__(self, notifier: Notifier, url: str, number: int) -> None:
+    def __init__(self, notifier: Notifier, url: str, number: int, token: str | None = None) -> None:
         self.notifier = notifier
         self.url = url
+        self.token = token
         self.masked = mask_url(url)
         self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.last_request = float("-inf")
@@ -308,7 +318,7 @@ class _Worker:
 
     def _answer(self, job: _Job) -> Answer:
         policy = self.notifier.policy
-        answer = post_json(self.url, job.payload, policy.timeout)
+        answer = post_json(self.url, job.payload, policy.timeout, self.token)
         self.last_request = time.monotonic()
         return Answer(answer.result, answer.detail.replace(self.url, self.masked), answer.retry_after)
 

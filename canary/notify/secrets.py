@@ -54,17 +54,24 @@ class SecretResolver:
 
     def url(self, where: SecretLocation) -> SecretStr:
         """The URL in `where`; raises SecretError naming the Secret and key, never the value."""
+        return self._cached(where, url=True)
+
+    def token(self, where: SecretLocation) -> SecretStr:
+        """The Slack bot token in `where` (one word, no spaces); SecretError as for `url`."""
+        return self._cached(where, url=False)
+
+    def _cached(self, where: SecretLocation, url: bool) -> SecretStr:
         now = self.clock()
         with self._lock:
             cached = self._cache.get(where)
         if cached and now - cached[0] < self.ttl:
             return cached[1]
-        url = self._read(where)
+        value = self._read(where, url)
         with self._lock:
-            self._cache[where] = (now, url)
-        return url
+            self._cache[where] = (now, value)
+        return value
 
-    def _read(self, where: SecretLocation) -> SecretStr:
+    def _read(self, where: SecretLocation, url: bool = True) -> SecretStr:
         try:
             secret = self.api.read_namespaced_secret(where.name, where.namespace)
         except ApiException as exc:
@@ -85,6 +92,8 @@ class SecretResolver:
             text = base64.b64decode(data[where.key], validate=True).decode("utf-8").strip()
         except (binascii.Error, UnicodeDecodeError):
             raise SecretError(f"{where}: value is not base64-encoded UTF-8 text", transient=False) from None
-        if not text.startswith(("https://", "http://")) or any(c.isspace() for c in text):
+        if url and (not text.startswith(("https://", "http://")) or any(c.isspace() for c in text)):
             raise SecretError(f"{where}: value is not an http(s) URL", transient=False)
+        if not url and (not text or any(c.isspace() for c in text)):
+            raise SecretError(f"{where}: value is not a bot token (one word, like xoxb-...)", transient=False)
         return SecretStr(text)

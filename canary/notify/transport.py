@@ -69,24 +69,49 @@ def classify(status: int, body: str, headers: Message) -> Answer:
     return Answer(Result.PERMANENT, detail)
 
 
-def post_json(url: str, payload: dict[str, Any], timeout: float) -> Answer:
-    """POST `payload` to `url` once. Never raises for network trouble; the detail never holds the URL."""
+_BOT_RETRY = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+
+def classify_api(status: int, body: str, headers: Message) -> Answer:
+    """What a Slack Web API answer (`chat.postMessage`) means: HTTP 200 with `{"ok": false, "error": ...}`
+    is a failure; `ratelimited` and server-side errors are retried, the rest (`channel_not_found`,
+    `invalid_auth`, `not_in_channel`, ...) are permanent."""
+    if status != 200:
+        return classify(status, body, headers)
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return Answer(Result.RETRY, f"HTTP 200 not JSON: {' '.join(body.split())[:_MAX_BODY]}")
+    if not isinstance(answer, dict):
+        return Answer(Result.RETRY, "HTTP 200 not a JSON object")
+    if answer.get("ok") is True:
+        return Answer(Result.DELIVERED, "HTTP 200 ok")
+    error = str(answer.get("error") or "unknown_error")[:_MAX_BODY]
+    if error == "ratelimited":
+        return Answer(Result.RATE_LIMITED, f"HTTP 200 {error}", _retry_after(headers))
+    return Answer(Result.RETRY if error in _BOT_RETRY else Result.PERMANENT, f"HTTP 200 {error}")
+
+
+def post_json(url: str, payload: dict[str, Any], timeout: float, token: str | None = None) -> Answer:
+    """POST `payload` to `url` once; with `token`, as a Slack Web API call (Bearer token, JSON `ok`).
+    Never raises for network trouble; the detail never holds the URL nor the token."""
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(
-        url,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT},
-        method="POST",
+        url, data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers=headers, method="POST"
     )
+    judge = classify if token is None else classify_api
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             body = response.read(4096).decode("utf-8", "replace")
-            return classify(response.status, body, response.headers)
+            return judge(response.status, body, response.headers)
     except urllib.error.HTTPError as exc:
         try:
             body = exc.read(4096).decode("utf-8", "replace")
         except OSError:
             body = ""
-        return classify(exc.code, body, exc.headers)
+        return judge(exc.code, body, exc.headers)
     except TimeoutError:
         return Answer(Result.RETRY, f"timed out after {timeout:g}s")
     except urllib.error.URLError as exc:
