@@ -309,7 +309,7 @@ def analyze(
     )
     found = None
     if (evidence if evidence is not None else verdict.phase is Phase.FAIL) and (tempo or loki):
-        found, _ = EvidenceCollector(tempo, loki, deadline_seconds=timeout * 6).collect(target, end)
+        found, _ = EvidenceCollector(tempo, loki, deadline_seconds=timeout * 6, mimir=mimir).collect(target, end)
     if output is OutputFormat.JSON:
         document = outcome.model_dump(mode="json")
         document["evidence"] = found.model_dump(mode="json") if found is not None else None

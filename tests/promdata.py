@@ -75,6 +75,8 @@ class Traffic:
     """Status of the failing requests; default 500 (http) or 14 UNAVAILABLE (grpc)."""
     age: float | None = None
     """Seconds before the data's end at which the series begin; None: the whole range."""
+    route: tuple[str, str] = ("GET", "/")
+    """(method, route) of the HTTP requests (`http_request_method`, `http_route`)."""
 
     def expected(self, window: float) -> tuple[float, float]:
         """(requests, errors) that `increase()` reports over a window ending at the data's end."""
@@ -223,7 +225,9 @@ def _series(traffic: Traffic, naming: Naming) -> list[_Series]:
         out.append(_Series(t, {**base, "span_kind": "SPAN_KIND_CLIENT", "status_code": "STATUS_CODE_ERROR"}, 1.0))
         return out
     if t.protocol == "http":
-        base = {"service_name": t.service, "http_request_method": "GET", "http_route": "/", "url_scheme": "http", **k8s}
+        method, route = t.route
+        base = {"service_name": t.service, "http_request_method": method, "http_route": route, "url_scheme": "http",
+                **k8s}
         ok, bad, label = "200", t.error_code or "500", "http_response_status_code"
     else:
         base = {"service_name": t.service, "rpc_method": "Get", "rpc_system": "grpc", **k8s}

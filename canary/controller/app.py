@@ -111,7 +111,8 @@ class ControllerApp:
         self.notifications: SLONotifications | EnrichingNotifications = SLONotifications(self.notifier, default_secret)
         if tempo is not None or self.loki is not None:
             # A little under the message's wait, so the collector stops on its own with notes of what it skipped.
-            collector = EvidenceCollector(tempo, self.loki, deadline_seconds=s.evidence_timeout_seconds * 0.8)
+            collector = EvidenceCollector(tempo, self.loki, deadline_seconds=s.evidence_timeout_seconds * 0.8,
+                                          mimir=self.mimir)
             self.notifications = EnrichingNotifications(
                 self.notifications, collector, timeout_seconds=s.evidence_timeout_seconds,
                 on_evidence=self._store_evidence, clock=clock,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from canary.evidence import queries
@@ -30,6 +30,7 @@ from canary.evidence.model import (
 from canary.samples import QueryRecord, Target, Workload
 from canary.sources import logql
 from canary.sources.loki import LogEntry, LokiSource
+from canary.sources.mimir import MimirSource
 from canary.sources.tempo import SeriesKey, TempoSource, TraceHit
 from canary.sources.traceql import DEPLOYMENT, NAMESPACE, REPLICASET
 
@@ -111,6 +112,24 @@ def downstream_from(canary: dict[SeriesKey, float], baseline: dict[SeriesKey, fl
     return out[:MAX_DOWNSTREAM]
 
 
+_MIMIR_LABELS = {
+    NAMESPACE: "k8s_namespace_name",
+    DEPLOYMENT: "k8s_deployment_name",
+    REPLICASET: "k8s_replicaset_name",
+    queries.METHOD: "http_request_method",
+    queries.ROUTE: "http_route",
+}
+
+
+def _mimir_series(rows: Sequence[tuple[dict[str, str], float]]) -> dict[SeriesKey, float]:
+    """Mimir rows keyed like Tempo's series, so one breakdown serves both."""
+    out: dict[SeriesKey, float] = {}
+    for labels, value in rows:
+        key: SeriesKey = tuple(sorted((ours, labels.get(theirs, "nil")) for ours, theirs in _MIMIR_LABELS.items()))
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
 def _trace_cause(hit: TraceHit, downstream: Sequence[Downstream]) -> str | None:
     """The failing span of one trace, named like the downstream breakdown: `service span: message`."""
     for span in hit.spans:
@@ -153,10 +172,20 @@ class _Run:
 class EvidenceCollector:
     """Root-cause evidence from Tempo (and Loki when configured)."""
 
-    def __init__(self, tempo: TempoSource | None, loki: LokiSource | None = None, deadline_seconds: float = 30.0):
+    def __init__(
+        self,
+        tempo: TempoSource | None,
+        loki: LokiSource | None = None,
+        deadline_seconds: float = 30.0,
+        mimir: MimirSource | Callable[[Target], MimirSource | None] | None = None,
+    ) -> None:
+        """`mimir`: the metrics source (or a function giving it for a target) whose OBI series give
+        exact per-route counts (`http_route`); without it, or for presets without routes, Tempo's
+        server spans (`span.http.route`) give them."""
         self.tempo = tempo
         self.loki = loki
         self.deadline_seconds = deadline_seconds
+        self._mimir_for = mimir if callable(mimir) or mimir is None else (lambda _: mimir)
 
     def collect(self, target: Target, end: datetime) -> tuple[Evidence, list[QueryRecord]]:
         """Evidence for `target` over its window ending at `end`, and every query sent."""
@@ -173,16 +202,26 @@ class EvidenceCollector:
         downstream: list[Downstream] = []
         traces: list[TraceRef] = []
         traceql: str | None = None
+        routes_source: str | None = None
+        mimir = self._mimir_for(target) if self._mimir_for is not None else None
+        if mimir is not None and in_time("the route breakdown"):
+            found = mimir.route_counts(target, end)
+            if found is not None:
+                counts_rows, error_rows, records = found
+                if all(ok(record, "routes") for record in records):
+                    routes = routes_from(target, _mimir_series(counts_rows), _mimir_series(error_rows))
+                    routes_source = "mimir" if routes else None  # no OBI route series: ask Tempo
         if self.tempo is None:
             notes.append("Tempo is not configured: no routes, downstream cause or traces")
         else:
             tempo = self.tempo
-            if in_time("the route breakdown"):
+            if routes_source is None and in_time("the route breakdown"):
                 counts, record = tempo.instant(queries.route_counts(target, errors=False), start_s, stop_s)
                 if ok(record, "routes"):
                     errors, record = tempo.instant(queries.route_counts(target, errors=True), start_s, stop_s)
                     if ok(record, "failing routes"):
                         routes = routes_from(target, counts, errors)
+                        routes_source = "tempo"
             if in_time("the downstream breakdown"):
                 canary, record = tempo.instant(queries.downstream_counts(target, (target.canary,)), start_s, stop_s)
                 if ok(record, "downstream"):
@@ -209,12 +248,13 @@ class EvidenceCollector:
                     for h in hits[:MAX_TRACES]
                 ]
         logs, logql_text = self._logs(target, start, stop, [t.trace_id for t in traces], run)
-        if not routes and self.tempo is not None and not any(n.startswith(("routes", "failing routes")) for n in notes):
+        if routes_source == "tempo" and not routes:
             notes.append("Tempo had no server spans of the canary in the window")
         evidence = Evidence(
             start=start,
             end=stop,
             routes=tuple(routes),
+            routes_source=routes_source,
             downstream=tuple(downstream),
             traces=tuple(traces),
             logs=tuple(logs),

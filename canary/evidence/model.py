@@ -118,6 +118,9 @@ class Evidence(_Data):
     """The time range the evidence covers (for links)."""
     routes: tuple[RouteStat, ...] = ()
     """Routes with traffic, the regressed ones first."""
+    routes_source: str | None = None
+    """Where the route counts come from: `mimir` (OBI's `http_route`, every request) or `tempo`
+    (`span.http.route` of the server spans that were kept)."""
     downstream: tuple[Downstream, ...] = ()
     """Failing downstream spans below the canary's server spans, most frequent first."""
     traces: tuple[TraceRef, ...] = ()

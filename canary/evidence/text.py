@@ -9,7 +9,7 @@ def evidence_lines(evidence: Evidence, traces: int = 3, logs: int = 3) -> list[s
     """Where, the failing downstream calls, example traces, log lines and notes; one item per line."""
     out: list[str] = []
     if evidence.routes:
-        out.append("routes (canary vs baseline):")
+        out.append(f"routes (canary vs baseline, from {evidence.routes_source or '?'}):")
         out += [f"  {'REGRESSED' if r.regressed else 'healthy  '} {r.text()}" for r in evidence.routes]
     if evidence.downstream:
         out.append("failing downstream (below failing requests):")

@@ -349,6 +349,29 @@ class MimirSource:
                 )
         return BatchResult(values=values, queries=tuple(records))
 
+    def route_counts(
+        self, target: Target, end: datetime
+    ) -> tuple[list[tuple[dict[str, str], float]], list[tuple[dict[str, str], float]], list[QueryRecord]] | None:
+        """HTTP requests and 5xx answers per workload and route over `target`'s window (OBI's `http_route`),
+        as (labels, count) rows, and the records (an error in the last one stops there). None when the
+        metrics preset has no route label."""
+        flt = Filter(
+            namespaces=frozenset(w.namespace for w in (target.canary, *target.baseline)),
+            services=frozenset([target.service]),
+        )
+        out: list[list[tuple[dict[str, str], float]]] = []
+        records: list[QueryRecord] = []
+        for errors in (False, True):
+            query = self.builder.route_query(flt, target.window, errors=errors)
+            if query is None:
+                return None
+            rows, record = self._instant(query, end)
+            records.append(record)
+            if record.error is not None:
+                return [], [], records
+            out.append([(row.metric, value) for row in rows if (value := _finite(row.value[1])) is not None])
+        return out[0], out[1], records
+
     # --- CLI helper ---
 
     def discover_replicasets(

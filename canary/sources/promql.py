@@ -224,6 +224,17 @@ class QueryBuilder:
                      _sum_increase(f"{rpc}_bucket", selector, window, by)]
         return _union(parts, by)
 
+    def route_query(self, flt: Filter, window_seconds: float, *, errors: bool) -> str | None:
+        """HTTP requests (or 5xx answers) per workload, method and route (OBI's `http_route`) over the
+        window, for root-cause evidence; None for presets whose series carry no route."""
+        if self.metrics.preset is not MetricsPreset.OBI:
+            return None
+        selector = flt.selector(self.service_label)
+        if errors:
+            selector += f', http_response_status_code=~"{HTTP_ERROR_CODES}"'
+        by = f"{GROUPING}, http_request_method, http_route"
+        return _sum_increase(f"{self.names.http}_count", selector, window_literal(window_seconds), by)
+
     def presence_query(self, namespace: str, deployment: str, lookback_seconds: float) -> str:
         """Per ReplicaSet of one Deployment, when its request series were first and last seen (unix
         seconds) in the lookback, as rows tagged `canary_stat="first"` / `"last"`, sampled at
