@@ -15,6 +15,7 @@ import pytest
 
 from canary.controller.status import CanaryStatus
 from canary_testkit.kube import KubeSim
+from canary_testkit.kube.identity import install_controller_identity
 from canary_testkit.loki import Fault as LokiFault
 from canary_testkit.loki import LokiServer
 from canary_testkit.prometheus import PrometheusServer
@@ -43,12 +44,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidenced]:
     with KubeSim(rollout_step_seconds=0.5) as sim, TempoServer(query_end_cutoff_seconds=0) as tempo, \
             LokiServer() as loki:
         kubeconfig = sim.write_kubeconfig(tmp / "kubeconfig")
+        identity = install_controller_identity(sim)
+        controller_kubeconfig = sim.write_kubeconfig(tmp / "controller-kubeconfig", token=identity.token)
         profiles = {"v1": HEALTHY, "bad": DEADLOCK}
         with TrafficGenerator(sim, profiles, default=HEALTHY, tempo=tempo, loki=loki, seed=11, routes=ROUTES,
                               max_spans_per_second=200) as traffic, \
                 PrometheusServer(scrape_configs=[traffic.scrape_config()], scrape_interval="1s") as prometheus, \
                 SlackSim() as slack:
-            cluster = Evidenced(sim, traffic, prometheus, slack, kubeconfig)
+            cluster = Evidenced(sim, traffic, prometheus, slack, kubeconfig, identity, controller_kubeconfig)
             cluster.tempo, cluster.loki = tempo, loki
             yield cluster
 
