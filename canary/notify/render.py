@@ -90,19 +90,25 @@ def headline(event: CanaryEvent) -> str:
 
 
 def next_steps(event: CanaryEvent) -> list[str]:
-    """What on-call can do now, as commands (mrkdwn)."""
+    """What on-call can do now, as commands (mrkdwn); the manual requests are those of `canary --help`."""
     ref = escape(f"{event.namespace}/{event.deployment}")
-    retry = f"`canary retry {ref}`: analyse this revision again (after fixing a dependency or a false alarm)"
-    override = (
-        f"`canary promote {ref}`: override, promote without analysis (recorded on the Deployment; "
-        'or annotate `canary.mop.dev/skip: "true"`)'
-    )
+    retry, promote, abort = (f"`canary {verb} {ref}`" for verb in ("retry", "promote", "abort"))
     if event.type is NotifyEvent.ROLLED_BACK:
-        return ["Fix and roll out a new revision: it is analysed like any other", retry, override]
-    if event.type in (NotifyEvent.FROZEN, NotifyEvent.STUCK):
-        return [retry, override]
-    if event.type is NotifyEvent.BACKEND_DOWN:
-        return ["Check Mimir/Tempo (the reason above names the query and the error)", override]
+        return [
+            "Fix and roll out a new revision: it is analysed like any other",
+            "False alarm? Apply this revision again (it is held, not rolled out), then "
+            f"{retry} to analyse it again, or {promote} during that analysis to promote it without the rest "
+            "(recorded on the Deployment)",
+        ]
+    if event.type is NotifyEvent.FROZEN:
+        return [f"{retry}: analyse this revision again from zero", f"{abort}: write the stable template back"]
+    if event.type in (NotifyEvent.STUCK, NotifyEvent.BACKEND_DOWN):
+        first = (
+            "Check Mimir/Tempo (the reason above names the query and the error)"
+            if event.type is NotifyEvent.BACKEND_DOWN
+            else "Check why the canary's pods are not ready (`kubectl describe`, `canary status`)"
+        )
+        return [first, f"{promote}: promote now without the rest of the analysis", f"{abort}: roll back now"]
     return []
 
 

@@ -38,6 +38,7 @@ def test_promotions_and_recoveries_do_not_ping_unless_configured() -> None:
         NotifyEvent.ROLLED_BACK: "@oncall",
         NotifyEvent.FROZEN: "@oncall",
         NotifyEvent.BACKEND_DOWN: "@oncall",
+        NotifyEvent.STUCK: "@oncall",
         NotifyEvent.PROMOTED: None,
         NotifyEvent.BACKEND_RECOVERED: None,
     }

@@ -200,6 +200,7 @@ def test_mentions_and_channel_override() -> None:
         (NotifyEvent.FROZEN, "checkout 1.5.0 frozen: not rolled out, not analysed"),
         (NotifyEvent.BACKEND_DOWN, "checkout 1.5.0: analysis on hold, a metrics or trace backend is down"),
         (NotifyEvent.BACKEND_RECOVERED, "checkout 1.5.0: backends recovered, analysing again"),
+        (NotifyEvent.STUCK, "checkout 1.5.0 stuck: the canary is not progressing"),
     ],
 )
 def test_every_event_type_has_its_own_header(kind: NotifyEvent, title: str) -> None:
