@@ -222,3 +222,30 @@ def test_retry_reanalyses_a_rejected_revision_abort_works_frozen_and_no_request_
         env.set_image(ns, "checkout", "v2")
         st = env.wait_phase(ns, "checkout", "Analysing", "Promoting", "Succeeded")
         assert st.phase.value == "Analysing" or st.checks_passed >= 3, "the new release is analysed"
+
+
+def test_gitops_abort_of_a_fully_rolled_out_revision_brings_the_stable_replicaset_back_first(env: Cluster) -> None:
+    """The bad revision already runs every pod (a controller restarted while Promoting, say): under an agent
+    the stable ReplicaSet (at 0) is scaled up and the rejected one down, the Deployment paused, nothing
+    written over Git."""
+    from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus
+    from canary.notify.events import Mode
+
+    ns = env.namespace("safe-gitops-full")
+    env.slo(ns, "checkout", service="checkout")
+    with gitops_agent(env, ns, "checkout", every=0.5) as git:
+        wait_for("v1 rolled out", lambda: ready_pods(env, ns, "checkout", "v1") == 4)
+        stable = template_hash(env.get(ns, "checkout"))
+        git["image"] = "bad"
+        wait_for("bad rolled out fully", lambda: ready_pods(env, ns, "checkout", "bad") == 4
+                 and ready_pods(env, ns, "checkout", "v1") == 0)
+        bad = template_hash(env.get(ns, "checkout"))
+        status = CanaryStatus(phase=CanaryPhase.PROMOTING, mode=Mode.GUARD, template_hash=bad, stable_hash=stable,
+                              revision="2")
+        env.annotate(ns, "checkout", {STATUS_ANNOTATION: status.to_annotation(), "canary.mop.dev/abort": bad})
+        with env.controller():
+            rolled = env.wait_phase(ns, "checkout", "RolledBack")
+            assert "Git still holds the rejected template" in rolled.message
+            wait_for("the stable ReplicaSet serving at full size", lambda: ready_pods(env, ns, "checkout", "v1") == 4)
+            assert ready_pods(env, ns, "checkout", "bad") == 0
+            assert env.image(ns, "checkout") == "bad" and env.get(ns, "checkout")["spec"].get("paused") is True
