@@ -99,7 +99,8 @@ def _kustomize_objects(directory: Path) -> list[dict[str, object]]:
 def validate(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="YAML files or directories: ServiceSLOs, ConfigMaps holding them, annotated Deployments."),
+        typer.Argument(metavar="FILE|DIR",
+                       help="YAML files or directories: ServiceSLOs, ConfigMaps holding them, annotated Deployments."),
     ] = None,
     kustomize: Annotated[
         list[Path] | None, typer.Option("--kustomize", "-k", help="A Kustomize directory (repeatable).")

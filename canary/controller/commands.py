@@ -107,7 +107,7 @@ def _split_ref(ref: str, namespace: str | None) -> tuple[str, str]:
 
 def status(
     ref: Annotated[
-        str | None, typer.Argument(metavar="[NAMESPACE/NAME]", help="One Deployment: the detail view.")
+        str | None, typer.Argument(metavar="NAMESPACE/NAME", help="One Deployment: the detail view.")
     ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw in place until Ctrl-C.")] = False,
@@ -119,8 +119,11 @@ def status(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
-    """Guarded Deployments with their phase and why; NAMESPACE/NAME: revisions, ReplicaSets and pods, each
-    check with canary/baseline/limit/confidence, what happens next, the last decisions, pending notifications."""
+    """Guarded Deployments: phase, checks, last verdict and why.
+
+    With NAMESPACE/NAME, one Deployment in detail: revisions with their ReplicaSets and pods, each check with
+    canary/baseline/limit/confidence, what happens next, the last decisions and pending notifications.
+    """
     import yaml
     from rich.live import Live
 
