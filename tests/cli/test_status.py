@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client import CoreV1Api
 from typer.testing import CliRunner
 
 from canary.cli import app
@@ -107,11 +108,29 @@ def test_list_shows_phase_checks_and_reason(cluster: tuple[KubeSim, str]) -> Non
     assert "shop/checkout:v2" in row and "rolled back after 1 more" in row  # wide columns wrap
 
 
+def pod_of(sim: KubeSim, replicaset: dict[str, Any], name: str, ready: bool, restarts: int = 0) -> None:
+    """A Pod as the ReplicaSet controller and the kubelet would report it (the simulator makes none)."""
+    rs_meta = replicaset["metadata"]
+    sim.create({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "shop", "labels": rs_meta.get("labels") or {},
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                                  "name": rs_meta["name"], "uid": rs_meta["uid"],
+                                                  "controller": True}]},
+                "spec": {"containers": [{"name": "app", "image": "shop/checkout"}]}})
+    CoreV1Api(sim.api_client()).patch_namespaced_pod_status(name, "shop", {"status": {
+        "phase": "Running", "containerStatuses": [{"name": "app", "ready": ready, "restartCount": restarts,
+                                                   "image": "shop/checkout", "imageID": "", "started": True}]}})
+
+
 def test_detail_view_shows_revisions_checks_forecast_decisions_and_pending_messages(
     cluster: tuple[KubeSim, str],
 ) -> None:
     sim, kubeconfig = cluster
     rolled_out_twice(sim, kubeconfig)
+    canary_rs = next(rs for rs in sim.list("apps/v1", "replicasets", "shop")
+                     if rs["spec"]["template"]["spec"]["containers"][0]["image"] == "shop/checkout:v2")
+    pod_of(sim, canary_rs, "checkout-v2-a", ready=True)
+    pod_of(sim, canary_rs, "checkout-v2-b", ready=False, restarts=3)
     result = runner.invoke(app, ["status", "shop/checkout", "--kubeconfig", kubeconfig])
     assert result.exit_code == 0, result.output
     out = result.output
@@ -129,6 +148,10 @@ def test_detail_view_shows_revisions_checks_forecast_decisions_and_pending_messa
     assert "revision:1" in revisions[1] and "stable" in revisions[1] and "shop/checkout:v1" in revisions[1]
     rs = sim.get("apps/v1", "replicasets", "shop", revisions[0].split("ReplicaSet ")[1].split()[0])
     assert rs is not None and f"{rs['status']['readyReplicas']}/{rs['spec']['replicas']} ready" in revisions[0]
+    pods = [line for line in out.splitlines() if "Pod checkout-v2" in line]
+    assert len(pods) == 2 and "✔ Pod checkout-v2-a  Running" in pods[0]
+    assert "◌ Pod checkout-v2-b  Running  restarts:3" in pods[1]
+    assert out.index("# revision:2") < out.index("Pod checkout-v2-a") < out.index("# revision:1")
     assert "CheckFailed" in out and "availability 91% < 99.5% (p=0.001)" in out and "AnalysisStarted" in out
     assert "Pending notifications" in out and "rolled-back (revision 2" in out
     same = runner.invoke(app, ["status", "checkout", "-n", "shop", "--kubeconfig", kubeconfig])
