@@ -17,7 +17,7 @@ from canary import __version__
 from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
 from canary.config.units import parse_duration
-from canary.controller.commands import Context, Kubeconfig
+from canary.controller.commands import Context, Kubeconfig, RequestTimeout
 from canary.controller.commands import register as register_controller_commands
 from canary.errors import CanaryGroup, ExitCode, fail
 from canary.judge.model import Phase
@@ -113,6 +113,7 @@ def validate(
         typer.Option("--namespace", "-n", help="Namespace of objects that name none; with --cluster, only this one."),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    request_timeout: RequestTimeout = 30.0,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
@@ -145,7 +146,7 @@ def validate(
     if cluster:
         from canary.validate import read_cluster
 
-        for obj in read_cluster(kubeconfig, context, namespace):
+        for obj in read_cluster(kubeconfig, context, namespace, request_timeout):
             check.add_object(obj, CLUSTER)
     check.finish()
     for line in check.ok:

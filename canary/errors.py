@@ -9,6 +9,7 @@ and an exit code that says whose fault it is. `--debug` (or `CANARY_DEBUG=1`) sh
 from __future__ import annotations
 
 import os
+import re
 from enum import IntEnum
 from typing import Any
 
@@ -56,10 +57,11 @@ def debug_enabled(ctx: Context | None = None) -> bool:
 def _connection_reason(exc: BaseException) -> str:
     """The innermost readable reason of a urllib3 connection failure (e.g. `Connection refused`)."""
     reason: BaseException | None = getattr(exc, "reason", None) or exc
-    text = str(reason)
+    text = re.sub(r"^\w*ConnectionPool\([^)]*\): ", "", str(reason))  # the pool is named by the caller
     if "] " in text:  # "<...NewConnection...>: Failed to establish a new connection: [Errno 111] Connection refused"
         text = text.rsplit("] ", 1)[1]
-    return text.rstrip("')\"") or type(reason).__name__
+    text = re.sub(r"timeout=([0-9.]+)", lambda m: f"timeout={float(m.group(1)):.2g}s", text)
+    return text.strip().strip("'\"") or type(reason).__name__
 
 
 def _api_message(exc: ApiException) -> str:

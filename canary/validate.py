@@ -183,7 +183,8 @@ class Validation:
         self.valid.append(("Deployment", ref, f"({mode}, {named}) in {dep.source}"))
 
 
-def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | None) -> list[Obj]:
+def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | None,
+                 timeout: float = 30.0) -> list[Obj]:
     """What is live: the ConfigMaps labelled as holding ServiceSLOs and every Deployment (possible baselines
     included), as the controller lists them."""
     from kubernetes.client import AppsV1Api, CoreV1Api
@@ -192,10 +193,11 @@ def read_cluster(kubeconfig: str | None, context: str | None, namespace: str | N
 
     client = load_api_client(kubeconfig, context)
     core, apps = CoreV1Api(client), AppsV1Api(client)
-    selector = f"{SLO_CONFIGMAP_LABEL}=true"
-    configmaps = (core.list_namespaced_config_map(namespace, label_selector=selector) if namespace
-                  else core.list_config_map_for_all_namespaces(label_selector=selector))
-    deployments = apps.list_namespaced_deployment(namespace) if namespace else apps.list_deployment_for_all_namespaces()
+    kw: dict[str, Any] = {"label_selector": f"{SLO_CONFIGMAP_LABEL}=true", "_request_timeout": timeout}
+    configmaps = (core.list_namespaced_config_map(namespace, **kw) if namespace
+                  else core.list_config_map_for_all_namespaces(**kw))
+    deployments = (apps.list_namespaced_deployment(namespace, _request_timeout=timeout) if namespace
+                   else apps.list_deployment_for_all_namespaces(_request_timeout=timeout))
     out: list[Obj] = []
     for kind, listed in (("ConfigMap", configmaps), ("Deployment", deployments)):
         for item in listed.items:

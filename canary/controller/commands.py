@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 Kubeconfig = Annotated[str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig file (default: in-cluster).")]
 Context = Annotated[str | None, typer.Option(help="Kubeconfig context.")]
+RequestTimeout = Annotated[
+    float, typer.Option(min=0.1, help="Seconds each request to the API server may take before it is an error.")
+]
 
 
 def run(
@@ -116,6 +119,7 @@ def status(
     ] = None,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between redraws with --watch.")] = 2.0,
     updates: Annotated[int | None, typer.Option(hidden=True, min=1, help="Stop --watch after N redraws.")] = None,
+    request_timeout: RequestTimeout = 30.0,
     kubeconfig: Kubeconfig = None,
     context: Context = None,
 ) -> None:
@@ -131,7 +135,7 @@ def status(
     from canary.controller.statusview import StatusReader, status_document
 
     target = _split_ref(ref, namespace) if ref else None
-    reader = StatusReader(load_api_client(kubeconfig, context))
+    reader = StatusReader(load_api_client(kubeconfig, context), timeout=request_timeout)
     out = console if console.is_terminal else Console(width=160)  # pipes and logs: never truncate names
 
     def views() -> list[DeploymentView]:

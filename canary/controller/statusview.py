@@ -311,8 +311,11 @@ def _plain(api_client: ApiClient, obj: Any) -> Obj:
 class StatusReader:
     """Reads what `canary status` shows through the real client (list/get only)."""
 
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, timeout: float = 30.0) -> None:
         self.client = api_client
+        self.timeout = timeout
+        """Seconds each request may take (connect and read), so an unreachable API server is an error, not a
+        hang."""
         self.apps = AppsV1Api(api_client)
         self.core = CoreV1Api(api_client)
 
@@ -332,11 +335,11 @@ class StatusReader:
             return []
 
     def _slos(self, namespace: str | None, warnings: list[str]) -> dict[tuple[str, str], ServiceSLO]:
-        selector = f"{SLO_CONFIGMAP_LABEL}=true"
+        kw: dict[str, Any] = {"label_selector": f"{SLO_CONFIGMAP_LABEL}=true", "_request_timeout": self.timeout}
         configmaps = self._optional(
             "ConfigMaps", namespace,
-            lambda: (self.core.list_namespaced_config_map(namespace, label_selector=selector) if namespace
-                     else self.core.list_config_map_for_all_namespaces(label_selector=selector)),
+            lambda: (self.core.list_namespaced_config_map(namespace, **kw) if namespace
+                     else self.core.list_config_map_for_all_namespaces(**kw)),
             warnings,
         )
         out: dict[tuple[str, str], ServiceSLO] = {}
@@ -346,8 +349,9 @@ class StatusReader:
         return out
 
     def list(self, namespace: str | None) -> list[DeploymentView]:
-        listed = (self.apps.list_namespaced_deployment(namespace) if namespace
-                  else self.apps.list_deployment_for_all_namespaces())
+        t = self.timeout
+        listed = (self.apps.list_namespaced_deployment(namespace, _request_timeout=t) if namespace
+                  else self.apps.list_deployment_for_all_namespaces(_request_timeout=t))
         guarded = [d for d in self._items(listed) if is_enabled(meta(d).get("annotations"))]
         warnings: list[str] = []
         slos = self._slos(namespace, warnings) if guarded else {}
@@ -358,21 +362,22 @@ class StatusReader:
 
     def get(self, namespace: str, name: str) -> DeploymentView | None:
         """The detail view of one Deployment; None when it does not exist."""
+        t = self.timeout
         try:
-            deployment = _plain(self.client, self.apps.read_namespaced_deployment(name, namespace))
+            deployment = _plain(self.client, self.apps.read_namespaced_deployment(name, namespace, _request_timeout=t))
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        selector = label_selector((deployment.get("spec") or {}).get("selector")) or None
+        kw: dict[str, Any] = {"label_selector": label_selector((deployment.get("spec") or {}).get("selector")) or None,
+              "_request_timeout": t}
         warnings: list[str] = []
         replicasets = owned_replicasets(deployment, self._optional(
-            "ReplicaSets", namespace, lambda: self.apps.list_namespaced_replica_set(namespace, label_selector=selector),
-            warnings))
-        pods = self._optional(
-            "Pods", namespace, lambda: self.core.list_namespaced_pod(namespace, label_selector=selector), warnings)
+            "ReplicaSets", namespace, lambda: self.apps.list_namespaced_replica_set(namespace, **kw), warnings))
+        pods = self._optional("Pods", namespace, lambda: self.core.list_namespaced_pod(namespace, **kw), warnings)
         events = self._optional("Events", namespace, lambda: self.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.kind=Deployment,involvedObject.name={name}"), warnings)
+            namespace, field_selector=f"involvedObject.kind=Deployment,involvedObject.name={name}",
+            _request_timeout=t), warnings)
         view = build_view(deployment, replicasets, pods, events, self._slos(namespace, warnings), detail=True)
         view.baseline = self._baseline(deployment, namespace)
         view.warnings = warnings
@@ -383,7 +388,8 @@ class StatusReader:
         if not name:
             return None
         try:
-            baseline = _plain(self.client, self.apps.read_namespaced_deployment(name, namespace))
+            baseline = _plain(self.client, self.apps.read_namespaced_deployment(name, namespace,
+                                                                                _request_timeout=self.timeout))
         except ApiException as exc:
             if exc.status in (403, 404):
                 return BaselineView(name=name, found=False)

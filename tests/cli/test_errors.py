@@ -122,3 +122,13 @@ def test_an_unexpected_error_is_one_line_with_a_hint() -> None:
     code, message = describe(KeyError("spec"))
     assert code == ExitCode.INTERNAL
     assert message == "unexpected KeyError: 'spec' (rerun with --debug for the traceback)"
+
+
+def test_a_hanging_api_server_is_a_timeout_not_a_hang(tmp_path: Path) -> None:
+    """Every answer delayed 2 s past a 0.5 s --request-timeout (urllib3 retries a read timeout 3 times)."""
+    with KubeSim(rollout_step_seconds=None) as sim:
+        kubeconfig = str(sim.write_kubeconfig(tmp_path / "kubeconfig"))
+        sim.delay_next("GET /apis/apps/v1/*", seconds=2, times=8)
+        status = runner.invoke(app, ["status", "--request-timeout", "0.5", "--kubeconfig", kubeconfig])
+        sim.clear_faults()
+    one_line_error(status, ExitCode.BACKEND, "Read timed out")
