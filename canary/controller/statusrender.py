@@ -13,6 +13,7 @@ from rich.tree import Tree
 from canary.config.units import format_duration
 from canary.controller.status import CanaryPhase
 from canary.controller.statusview import CheckView, DeploymentView
+from canary.evidence.text import evidence_lines
 from canary.judge.model import Phase
 
 PHASE_STYLE: dict[CanaryPhase, tuple[str, str]] = {
@@ -172,6 +173,11 @@ def detail(view: DeploymentView) -> RenderableType:
             table.add_row(age(d.at), Text(d.type, style="yellow" if d.type == "Warning" else ""), d.reason + count,
                           d.message)
         parts.append(table)
+    if view.evidence is not None:
+        rollback = view.evidence
+        parts.append(Text(f"\nRoot cause of the last rollback (template {rollback.revision}, {age(rollback.at)} ago)",
+                          style="bold"))
+        parts += [Text(f"  {line}") for line in evidence_lines(rollback.evidence)]
     for warning in view.warnings:
         parts.append(Text(f"⚠ {warning}", style="yellow"))
     if view.pending_notifications:

@@ -20,6 +20,7 @@ from canary.config.slo import ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller.annotations import BASELINE, AnnotationError, is_enabled, parse_annotations
 from canary.controller.observe import images, meta
 from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
+from canary.evidence.model import RollbackEvidence
 from canary.judge.model import CheckResult, Phase
 from canary.kube.deployments import label_selector, owned_replicasets, revision, template_hash
 
@@ -113,6 +114,8 @@ class DeploymentView(BaseModel):
     pods: list[PodView] = Field(default_factory=list)
     decisions: list[DecisionView] = Field(default_factory=list)
     pending_notifications: list[NotificationView] = Field(default_factory=list)
+    evidence: RollbackEvidence | None = None
+    """Detail view: root-cause evidence of the last rollback (routes, failing downstream call, traces, logs)."""
     warnings: list[str] = Field(default_factory=list)
     """What could not be read (e.g. Events the user may not list), so the view is known to be partial."""
 
@@ -297,6 +300,7 @@ def build_view(
         view.replicasets = _replicaset_views(deployment, replicasets, status)
         view.pods = _pod_views(pods, replicasets)
         view.decisions = _decision_views(events)
+        view.evidence = status.evidence if status is not None else None
     return view
 
 
