@@ -245,7 +245,7 @@ def analyze(
     Exit codes: 0 pass, 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
     """
     from canary.analysis import AnalysisRequest, Analyzer
-    from canary.evidence.collect import EvidenceCollector
+    from canary.evidence.collect import EvidenceCollector, latency_breached
     from canary.evidence.text import evidence_lines
     from canary.report import verdict_table
     from canary.samples import Target, Workload
@@ -311,7 +311,8 @@ def analyze(
     )
     found = None
     if (evidence if evidence is not None else verdict.phase is Phase.FAIL) and (tempo or loki):
-        found, _ = EvidenceCollector(tempo, loki, deadline_seconds=timeout * 6, mimir=mimir).collect(target, end)
+        collector = EvidenceCollector(tempo, loki, deadline_seconds=timeout * 6, mimir=mimir)
+        found, _ = collector.collect(target, end, latency_breached(verdict))
     if output is OutputFormat.JSON:
         document = outcome.model_dump(mode="json")
         document["evidence"] = found.model_dump(mode="json") if found is not None else None

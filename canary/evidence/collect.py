@@ -27,6 +27,7 @@ from canary.evidence.model import (
     RouteStat,
     TraceRef,
 )
+from canary.judge.model import Verdict
 from canary.samples import QueryRecord, Target, Workload
 from canary.sources import logql
 from canary.sources.loki import LogEntry, LokiSource
@@ -61,6 +62,12 @@ def _route(labels: dict[str, str]) -> str:
     return path if method == "nil" else f"{method} {path}"
 
 
+def latency_breached(verdict: Verdict | None) -> bool:
+    """The verdict failed on latency only (so routes are compared on p99, not on errors)."""
+    failed = verdict.failed if verdict is not None else ()
+    return bool(failed) and all(check.unit == "s" or check.name.startswith("latency") for check in failed)
+
+
 def regressed(stat: RouteStat) -> bool:
     """Enough canary errors, and an error ratio above twice the baseline's by a margin."""
     canary, baseline = stat.canary_rate, stat.baseline_rate or 0.0
@@ -72,9 +79,34 @@ def regressed(stat: RouteStat) -> bool:
     )
 
 
-def routes_from(target: Target, counts: dict[SeriesKey, float], errors: dict[SeriesKey, float]) -> list[RouteStat]:
-    """Per route: canary and baseline requests and errors; regressed routes first (worst first)."""
+MIN_SLOWDOWN = 1.5
+"""In a latency breach, a route regresses when its canary p99 is at least this many times the baseline's."""
+
+
+def slower(stat: RouteStat) -> bool:
+    """The canary's p99 on this route is well above the baseline's (or the baseline has none), on traffic."""
+    if stat.canary_p99 is None or stat.canary_requests < 5:
+        return False
+    return stat.baseline_p99 is None or stat.canary_p99 >= MIN_SLOWDOWN * stat.baseline_p99
+
+
+def routes_from(
+    target: Target,
+    counts: dict[SeriesKey, float],
+    errors: dict[SeriesKey, float],
+    p99: dict[SeriesKey, float] | None = None,
+) -> list[RouteStat]:
+    """Per route: canary and baseline requests and errors (and p99 when `p99` is given: the breached
+    signal is latency); regressed routes first (worst first). Several baseline ReplicaSets: the
+    highest p99 of them."""
     table: dict[str, dict[str, float]] = {}
+    for key, value in (p99 or {}).items():
+        labels = _labels(key)
+        side = "canary" if _of(labels, target.canary) else "baseline" if any(
+            _of(labels, b) for b in target.baseline) else None
+        if side is not None:
+            row = table.setdefault(_route(labels), {})
+            row[f"{side}_p99"] = max(row.get(f"{side}_p99", 0.0), value)
     for source, kind in ((counts, "requests"), (errors, "errors")):
         for key, value in source.items():
             labels = _labels(key)
@@ -87,10 +119,10 @@ def routes_from(target: Target, counts: dict[SeriesKey, float], errors: dict[Ser
             row = table.setdefault(_route(labels), {})
             row[f"{side}_{kind}"] = row.get(f"{side}_{kind}", 0.0) + round(value, 6)
     stats = [RouteStat(route=route, **values) for route, values in table.items()]
-    stats = [
-        s.model_copy(update={"regressed": regressed(s)}) for s in stats if s.canary_requests or s.baseline_requests
-    ]
-    stats.sort(key=lambda s: (not s.regressed, -(s.canary_rate or 0.0), -s.canary_requests, s.route))
+    judge = slower if p99 is not None else regressed
+    stats = [s.model_copy(update={"regressed": judge(s)}) for s in stats if s.canary_requests or s.baseline_requests]
+    worst = (lambda s: -(s.canary_p99 or 0.0)) if p99 is not None else (lambda s: -(s.canary_rate or 0.0))
+    stats.sort(key=lambda s: (not s.regressed, worst(s), -s.canary_requests, s.route))
     return stats[:MAX_ROUTES]
 
 
@@ -128,6 +160,14 @@ def _mimir_series(rows: Sequence[tuple[dict[str, str], float]]) -> dict[SeriesKe
         key: SeriesKey = tuple(sorted((ours, labels.get(theirs, "nil")) for ours, theirs in _MIMIR_LABELS.items()))
         out[key] = out.get(key, 0.0) + value
     return out
+
+
+def _slow_cause(hit: TraceHit) -> str | None:
+    for span in hit.spans:
+        route = span.attributes.get("http.route")
+        if route and route != "nil":
+            return f"slow request {route}"
+    return None
 
 
 def _trace_cause(hit: TraceHit, downstream: Sequence[Downstream]) -> str | None:
@@ -187,8 +227,9 @@ class EvidenceCollector:
         self.deadline_seconds = deadline_seconds
         self._mimir_for = mimir if callable(mimir) or mimir is None else (lambda _: mimir)
 
-    def collect(self, target: Target, end: datetime) -> tuple[Evidence, list[QueryRecord]]:
-        """Evidence for `target` over its window ending at `end`, and every query sent."""
+    def collect(self, target: Target, end: datetime, latency: bool = False) -> tuple[Evidence, list[QueryRecord]]:
+        """Evidence for `target` over its window ending at `end`, and every query sent. `latency`: the
+        breached signal is latency, so routes are compared on p99 (one more query) rather than errors."""
         run = _Run(self.deadline_seconds)
         notes, in_time, ok = run.notes, run.in_time, run.ok
         window = max(1.0, target.window)
@@ -208,8 +249,14 @@ class EvidenceCollector:
             found = mimir.route_counts(target, end)
             if found is not None:
                 counts_rows, error_rows, records = found
-                if all(ok(record, "routes") for record in records):
-                    routes = routes_from(target, _mimir_series(counts_rows), _mimir_series(error_rows))
+                p99_rows: list[tuple[dict[str, str], float]] | None = None
+                if all(ok(record, "routes") for record in records) and latency:
+                    answer = mimir.route_p99(target, end)
+                    if answer is not None and ok(answer[1], "route latency"):
+                        p99_rows = answer[0]
+                if all(r.error is None for r in run.records) and (p99_rows is not None or not latency):
+                    p99 = _mimir_series(p99_rows) if p99_rows is not None else None
+                    routes = routes_from(target, _mimir_series(counts_rows), _mimir_series(error_rows), p99)
                     routes_source = "mimir" if routes else None  # no OBI route series: ask Tempo
         if self.tempo is None:
             notes.append("Tempo is not configured: no routes, downstream cause or traces")
@@ -219,8 +266,13 @@ class EvidenceCollector:
                 counts, record = tempo.instant(queries.route_counts(target, errors=False), start_s, stop_s)
                 if ok(record, "routes"):
                     errors, record = tempo.instant(queries.route_counts(target, errors=True), start_s, stop_s)
-                    if ok(record, "failing routes"):
-                        routes = routes_from(target, counts, errors)
+                    tempo_p99: dict[SeriesKey, float] | None = None
+                    if ok(record, "failing routes") and latency:
+                        tempo_p99, record = tempo.instant(queries.route_p99(target), start_s, stop_s)
+                        if not ok(record, "route latency"):
+                            tempo_p99 = None
+                    if record.error is None:
+                        routes = routes_from(target, counts, errors, tempo_p99)
                         routes_source = "tempo"
             if in_time("the downstream breakdown"):
                 canary, record = tempo.instant(queries.downstream_counts(target, (target.canary,)), start_s, stop_s)
@@ -232,7 +284,19 @@ class EvidenceCollector:
                         if not ok(record, "downstream of the baseline"):
                             baseline = {}
                     downstream = downstream_from(canary, baseline)
-            if in_time("the trace search"):
+            slow = [r.canary_p99 for r in routes if r.regressed and r.canary_p99 is not None]
+            if latency and slow and in_time("the slow trace search"):
+                # the slow tail of the regressed routes: at least 80% of their (smallest) canary p99
+                least = round(min(slow) * 0.8 * 1000)
+                traceql = queries.slow_requests(target, least)
+                hits, record = tempo.search(queries.slow_requests_search(target, least), start_s, stop_s, SEARCH_LIMIT)
+                ok(record, "slow traces")
+                traces = [
+                    TraceRef(trace_id=h.trace_id, at=datetime.fromtimestamp(h.start_ns / 1e9, UTC),
+                             cause=_slow_cause(h))
+                    for h in hits[:MAX_TRACES]
+                ]
+            elif in_time("the trace search"):
                 traceql = queries.failing_below(target, (target.canary,))
                 hits, record = tempo.search(queries.failing_downstream_search(target), start_s, stop_s, SEARCH_LIMIT)
                 if ok(record, "failing traces") and not hits and in_time("the failing request search"):
@@ -313,10 +377,10 @@ class EvidenceCollector:
         return logs, error_query
 
 
-def collect_quietly(collector: EvidenceCollector, target: Target, end: datetime) -> Evidence:
+def collect_quietly(collector: EvidenceCollector, target: Target, end: datetime, latency: bool = False) -> Evidence:
     """`collector.collect`, turning any bug into a note (evidence must never break a rollback)."""
     try:
-        return collector.collect(target, end)[0]
+        return collector.collect(target, end, latency)[0]
     except Exception as exc:  # a bug in enrichment must not stop the message
         log.exception("evidence collection failed for %s", target.key)
         stop = end

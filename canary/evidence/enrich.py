@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from canary.config.slo import NotifyEvent, ServiceSLO
-from canary.evidence.collect import EvidenceCollector, collect_quietly
+from canary.evidence.collect import EvidenceCollector, collect_quietly, latency_breached
 from canary.evidence.model import Evidence
 from canary.notify.events import CanaryEvent
 
@@ -116,7 +116,8 @@ class EnrichingNotifications:
         result: Future[Evidence] = Future()
 
         def run() -> None:
-            result.set_result(collect_quietly(self.collector, target, self.clock()))
+            latency = latency_breached(event.verdict)
+            result.set_result(collect_quietly(self.collector, target, self.clock(), latency))
 
         threading.Thread(target=run, name="evidence-collect", daemon=True).start()
         try:

@@ -33,6 +33,10 @@ def _pct(value: float | None) -> str:
     return f"{value * 100:.1f}%" if value >= 0.001 or value == 0 else f"{value * 100:.2f}%"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
 class RouteStat(_Data):
     """One route's requests and errors, canary vs baseline (server spans in Tempo)."""
 
@@ -42,8 +46,11 @@ class RouteStat(_Data):
     canary_errors: float = 0
     baseline_requests: float = 0
     baseline_errors: float = 0
+    canary_p99: float | None = None
+    """Seconds; set when the breached signal is latency."""
+    baseline_p99: float | None = None
     regressed: bool = False
-    """This route carries the canary's regression."""
+    """This route carries the canary's regression (of the breached signal: errors, or latency)."""
 
     @property
     def canary_rate(self) -> float | None:
@@ -54,7 +61,11 @@ class RouteStat(_Data):
         return self.baseline_errors / self.baseline_requests if self.baseline_requests else None
 
     def text(self) -> str:
-        """e.g. `POST /api/checkout 25.7% errors (18/70) vs 0.8% (2/249)`."""
+        """e.g. `POST /api/checkout 25.7% errors (18/70) vs 0.8% (2/249)`, or for latency
+        `POST /api/orders p99 900ms vs 60ms (120 requests)`."""
+        if self.canary_p99 is not None:
+            base = _duration(self.baseline_p99) if self.baseline_p99 is not None else "no baseline traffic"
+            return f"{self.route} p99 {_duration(self.canary_p99)} vs {base} ({self.canary_requests:g} requests)"
         canary = f"{_pct(self.canary_rate)} errors ({self.canary_errors:g}/{self.canary_requests:g})"
         baseline = (
             f"{_pct(self.baseline_rate)} ({self.baseline_errors:g}/{self.baseline_requests:g})"

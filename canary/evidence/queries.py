@@ -58,6 +58,22 @@ def route_counts(target: Target, *, errors: bool) -> str:
     return "{ " + " && ".join(conditions) + " } | count_over_time() by (" + ", ".join(route_group_by(target)) + ")"
 
 
+def route_p99(target: Target) -> str:
+    """p99 duration of the canary's and baseline's server spans per workload and route."""
+    selector = "{ " + " && ".join([traceql.selector([target]), traceql.SERVER_SPANS]) + " }"
+    return f"{selector} | quantile_over_time(duration, .99) by ({', '.join(route_group_by(target))})"
+
+
+def slow_requests(target: Target, at_least_ms: int) -> str:
+    """The canary's server spans that took at least `at_least_ms` milliseconds."""
+    clause = workloads_clause(target.service, (target.canary,))
+    return "{ " + " && ".join([clause, traceql.SERVER_SPANS, f"duration >= {max(1, at_least_ms)}ms"]) + " }"
+
+
+def slow_requests_search(target: Target, at_least_ms: int) -> str:
+    return f"{slow_requests(target, at_least_ms)} | select({ROUTE})"
+
+
 def failing_requests(target: Target, workloads: Sequence[Workload]) -> str:
     """`{ <workloads> && kind = server && status = error }`."""
     return "{ " + " && ".join([workloads_clause(target.service, workloads), traceql.SERVER_SPANS, FAILING]) + " }"

@@ -57,6 +57,10 @@ def what_failed(event: CanaryEvent) -> str | None:
     evidence = event.evidence
     if evidence is not None and evidence.regressed_routes:
         route = evidence.regressed_routes[0]
+        if route.canary_p99 is not None:
+            limits = [c.threshold for c in (event.verdict.failed if event.verdict else ()) if c.unit == "s"]
+            limit = f" (limit {format_value(limits[0], 's')})" if limits and limits[0] is not None else ""
+            return f"p99 latency {format_value(route.canary_p99, 's')} on {route.route}{limit}"
         if route.canary_rate is not None:
             return f"{_percent(route.canary_rate)} of {route.route} failing"
     for check in event.verdict.failed if event.verdict else ():

@@ -349,6 +349,18 @@ class MimirSource:
                 )
         return BatchResult(values=values, queries=tuple(records))
 
+    def route_p99(self, target: Target, end: datetime) -> tuple[list[tuple[dict[str, str], float]], QueryRecord] | None:
+        """p99 latency (seconds) per workload and route over `target`'s window; None without route labels."""
+        flt = Filter(
+            namespaces=frozenset(w.namespace for w in (target.canary, *target.baseline)),
+            services=frozenset([target.service]),
+        )
+        query = self.builder.route_p99_query(flt, target.window)
+        if query is None:
+            return None
+        rows, record = self._instant(query, end)
+        return [(row.metric, value) for row in rows if (value := _finite(row.value[1])) is not None], record
+
     def route_counts(
         self, target: Target, end: datetime
     ) -> tuple[list[tuple[dict[str, str], float]], list[tuple[dict[str, str], float]], list[QueryRecord]] | None:

@@ -224,6 +224,15 @@ class QueryBuilder:
                      _sum_increase(f"{rpc}_bucket", selector, window, by)]
         return _union(parts, by)
 
+    def route_p99_query(self, flt: Filter, window_seconds: float) -> str | None:
+        """p99 HTTP request duration (seconds) per workload, method and route over the window (OBI only)."""
+        if self.metrics.preset is not MetricsPreset.OBI:
+            return None
+        by = f"{GROUPING}, http_request_method, http_route"
+        buckets = _sum_increase(f"{self.names.http}_bucket", flt.selector(self.service_label),
+                                window_literal(window_seconds), f"{by}, le")
+        return f"histogram_quantile(0.99, {buckets})"
+
     def route_query(self, flt: Filter, window_seconds: float, *, errors: bool) -> str | None:
         """HTTP requests (or 5xx answers) per workload, method and route (OBI's `http_route`) over the
         window, for root-cause evidence; None for presets whose series carry no route."""

@@ -187,6 +187,10 @@ def test_latency_scenario_rolls_back_on_p99(tmp_path: Path, leftovers: Leftovers
     assert_story(report, fault_check="latency-p99")
     rollback = next(d for d in report["decisions"] if d["phase"] == "RollingBack")
     assert rollback["canary"]["p99"] > report["limits"]["latency_p99"] > rollback["baseline"]["p99"]
+    # the latency breach is broken down by route on p99, with slow example traces
+    rolled = next(m for m in report["slack_messages"] if "checkout v3 rolled back" in m["text"])
+    assert "rolled back: p99 latency " in rolled["blocks"][0]["text"]["text"]
+    assert " p99 " in json.dumps(rolled["blocks"]) and "slow request /api/" in json.dumps(rolled["blocks"])
     assert not any(c["result"] == "fail" for c in rollback["checks"] if c["name"] == "availability")
     assert "latency-p99" in report["slack_messages"][1]["text"]
     assert_valid_png(report_dir / "chart.png")

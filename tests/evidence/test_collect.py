@@ -209,3 +209,34 @@ def test_without_tempo_and_loki_it_says_so() -> None:
     assert evidence.summary() == (
         "no root-cause evidence found (Tempo is not configured: no routes, downstream cause or traces)"
     )
+
+
+def test_a_latency_breach_is_broken_down_by_route_p99_with_slow_example_traces() -> None:
+    """Synthetic spans: the canary's POST /api/orders takes 900 ms, everything else 20-40 ms."""
+    from canary_testkit.tempo import Span, SpanStatus
+
+    def spans(rs: str, route: str, method: str, seconds: float, count: int, offset: int) -> list[Span]:
+        return [
+            Span(trace_id=f"{offset + i:032x}", span_id=f"{offset + i:016x}", service="checkout", namespace="shop",
+                 deployment="checkout", replicaset=rs, http_method=method, http_route=route, http_status=200,
+                 status=SpanStatus.UNSET, start_ns=(START + 10 + i) * 10**9,
+                 end_ns=(START + 10 + i) * 10**9 + int(seconds * 1e9))
+            for i in range(count)
+        ]
+
+    with TempoServer(clock=lambda: NOW) as tempo:
+        tempo.add_spans(spans(CANARY_RS, "/api/orders", "POST", 0.9, 40, 1_000)
+                        + spans(CANARY_RS, "/api/items", "GET", 0.02, 40, 2_000)
+                        + spans(STABLE_RS, "/api/orders", "POST", 0.04, 120, 3_000)
+                        + spans(STABLE_RS, "/api/items", "GET", 0.02, 120, 4_000))
+        evidence, records = collector(tempo, None).collect(TARGET, datetime.fromtimestamp(END + 30, UTC), latency=True)
+    [slow] = evidence.regressed_routes
+    assert slow.route == "POST /api/orders" and slow.canary_p99 is not None and slow.baseline_p99 is not None
+    assert slow.canary_p99 >= 0.5 > 0.1 >= slow.baseline_p99
+    assert slow.text().startswith("POST /api/orders p99 ")
+    items = next(r for r in evidence.routes if r.route == "GET /api/items")
+    assert not items.regressed
+    assert len(evidence.traces) == 5 and all(t.cause == "slow request /api/orders" for t in evidence.traces)
+    assert all(int(t.trace_id, 16) in range(1_000, 1_040) for t in evidence.traces)
+    assert evidence.traceql is not None and "duration >= " in evidence.traceql
+    assert len(records) == 6
