@@ -1,10 +1,12 @@
-"""Collect root-cause evidence for one canary from Tempo and Loki, within a deadline. Never raises.
+"""Collect root-cause evidence for one canary from Mimir, Tempo and Loki, within a deadline. Never raises.
 
-At most 5 Tempo queries (route counts, failing route counts, downstream canary and baseline, one
-search; a second search only when nothing failed below the requests) and 3 Loki queries (lines by
-trace id in the text, by trace id in structured metadata, error lines of the canary pods) per call,
-whatever the number of routes. A backend that is down, slow or refuses a query becomes a note; what
-was found before it is kept. Past the deadline, the remaining queries are skipped with a note.
+Per call, whatever the number of routes: the route breakdown from Mimir's OBI series (requests, 5xx,
+and p99 for a latency breach: at most 3 PromQL queries) or else from Tempo; at most 6 TraceQL queries
+(route counts and failing or p99 per route when Mimir had none, downstream failures below canary and
+baseline requests, one search for example traces, a second only when nothing failed below the
+requests); at most 3 LogQL queries (lines by trace id in the text, by trace id in structured
+metadata, error lines of the canary pods). A backend that is down, slow or refuses a query becomes a
+note; what was found before it is kept. Past the deadline, the remaining queries are skipped with a note.
 """
 
 from __future__ import annotations
