@@ -6,6 +6,7 @@ sends one query per signal to Mimir (and one pair to Tempo) whatever the number 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -16,6 +17,9 @@ from canary.judge import judge
 from canary.judge.model import Phase, Verdict
 from canary.samples import Measurement, Target
 from canary.sources.base import MetricsSource, TraceSource
+from canary.sources.limits import tick_deadline
+
+log = logging.getLogger(__name__)
 
 
 class AnalysisRequest(BaseModel):
@@ -45,28 +49,33 @@ class Analyzer:
     """
 
     def __init__(
-        self, metrics: MetricsSource | Callable[[Metrics], MetricsSource], traces: TraceSource | None = None
+        self, metrics: MetricsSource | Callable[[Metrics], MetricsSource], traces: TraceSource | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         self._metrics_for = metrics if callable(metrics) else (lambda _: metrics)
         self.traces = traces
+        self.deadline_seconds = deadline_seconds
+        """One deadline for all backend queries of one `analyze` call (a tick); None: per query only."""
 
     def analyze(self, requests: Sequence[AnalysisRequest], end: datetime) -> dict[str, Outcome]:
-        """Outcomes keyed by `Target.key`. Never raises for backend trouble: that is an `error` verdict."""
+        """Outcomes keyed by `Target.key`. Never raises: backend trouble, and any failure while measuring
+        or judging one canary, is an `error` verdict for the canaries concerned only."""
         groups: dict[Metrics, list[AnalysisRequest]] = {}
         for request in requests:
             groups.setdefault(request.slo.metrics, []).append(request)
         outcomes: dict[str, Outcome] = {}
-        for settings, group in groups.items():
-            try:
-                source = self._metrics_for(settings)
-            except ValueError as exc:
-                reason = f"spec.metrics: {exc}".splitlines()[0]
-                verdict = Verdict(phase=Phase.ERROR, checks=(), message=reason)
-                outcomes.update(
-                    {r.target.key: Outcome(measurement=Measurement(target=r.target), verdict=verdict) for r in group}
-                )
-                continue
-            outcomes.update(self._analyze(source, group, end))
+        with tick_deadline(self.deadline_seconds):
+            for settings, group in groups.items():
+                try:
+                    source = self._metrics_for(settings)
+                except ValueError as exc:
+                    outcomes.update(_errors(group, f"spec.metrics: {exc}"))
+                    continue
+                try:
+                    outcomes.update(self._analyze(source, group, end))
+                except Exception as exc:
+                    log.exception("measuring %d canaries failed", len(group))
+                    outcomes.update(_errors(group, f"internal error while measuring: {type(exc).__name__}: {exc}"))
         return outcomes
 
     def _analyze(
@@ -78,13 +87,12 @@ class Analyzer:
         outcomes: dict[str, Outcome] = {}
         for request in requests:
             key = request.target.key
-            errors = [red.error] if red.error else []
+            errors = [e for e in (red.error, red.target_errors.get(key)) if e is not None]
             queries = list(red.queries)
             trace_pair = None
             if spans is not None and request.target in traced:
                 queries.extend(spans.queries)
-                if spans.error:
-                    errors.append(spans.error)
+                errors.extend(e for e in (spans.error, spans.target_errors.get(key)) if e is not None)
                 trace_pair = spans.values.get(key)
             measurement = Measurement(
                 target=request.target,
@@ -93,9 +101,19 @@ class Analyzer:
                 errors=tuple(errors),
                 queries=tuple(queries),
             )
-            verdict = judge(measurement, request.slo, look=request.look)
+            try:
+                verdict = judge(measurement, request.slo, look=request.look)
+            except Exception as exc:  # one canary's odd numbers never cost the others their check
+                log.exception("judging %s failed", key)
+                verdict = Verdict(phase=Phase.ERROR, checks=(),
+                                  message=f"not judged: internal error {type(exc).__name__}: {exc}"[:500])
             if verdict.phase is Phase.FAIL and self.traces is not None:
                 examples, _ = self.traces.example_failing_traces(request.target, end)
                 measurement = measurement.model_copy(update={"example_traces": tuple(examples[:5])})
             outcomes[key] = Outcome(measurement=measurement, verdict=verdict)
         return outcomes
+
+
+def _errors(group: Sequence[AnalysisRequest], reason: str) -> dict[str, Outcome]:
+    verdict = Verdict(phase=Phase.ERROR, checks=(), message=reason.splitlines()[0][:500] if reason else "error")
+    return {r.target.key: Outcome(measurement=Measurement(target=r.target), verdict=verdict) for r in group}

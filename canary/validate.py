@@ -68,8 +68,8 @@ class Validation:
             self._add_slo(slo, source)
         try:
             docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError:
-            return 1 if KIND in text else 0  # the YAML error is reported by parse_documents
+        except (yaml.YAMLError, RecursionError):
+            return 1 if KIND in text else 0  # the YAML error (or too deep nesting) is reported by parse_documents
         for index, doc in enumerate(docs):
             if isinstance(doc, Mapping):
                 self._add_document(doc, source, index, default_namespace, slos_only)

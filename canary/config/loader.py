@@ -6,6 +6,7 @@ the field path and the reason; one bad document never hides the good ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,48 +68,131 @@ def _object_name(doc: Mapping[str, Any], default_namespace: str | None) -> str |
     return f"{ns}/{meta['name']}" if ns else str(meta["name"])
 
 
-def parse_documents(text: str, source: str, default_namespace: str | None = None) -> LoadResult:
-    """Parse every YAML document in `text`; documents of other kinds are skipped."""
-    result = LoadResult()
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        result.errors.append(ConfigError(source=source, reason=f"invalid YAML{at}: {problem}"))
-        return result
-    for index, doc in enumerate(docs):
-        if doc is None:
-            continue
-        if not isinstance(doc, Mapping):
-            result.errors.append(
-                ConfigError(source=source, document=index, reason=f"expected a mapping, got {type(doc).__name__}")
-            )
-            continue
-        if doc.get("kind") != KIND:
-            if doc.get("apiVersion") == API_VERSION:
-                result.errors.append(
-                    ConfigError(source=source, document=index, field="kind", reason=f"expected {KIND!r}")
-                )
-            continue
-        name = _object_name(doc, default_namespace)
-        data = dict(doc)
-        if default_namespace and isinstance(data.get("metadata"), Mapping):
-            data["metadata"] = {"namespace": default_namespace, **data["metadata"]}
+MAX_DEPTH = 50
+"""Deepest nesting of a ServiceSLO document (a real one nests about 5 deep)."""
+_DOCUMENT_START = re.compile(r"^---(?=[ \t]|$)", re.MULTILINE)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (YAML says they are an error; PyYAML keeps the last) and
+    nesting deeper than MAX_DEPTH (PyYAML recurses once per level and would crash)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
         try:
-            result.slos.append(ServiceSLO.model_validate(data))
-        except ValidationError as exc:
-            for err in exc.errors():
-                reason = err["msg"].removeprefix("Value error, ")
-                if err["type"] == "extra_forbidden":
-                    reason = "unknown field"
-                result.errors.append(
-                    ConfigError(
-                        source=source, document=index, object=name, field=_field_path(err["loc"]), reason=reason
-                    )
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", self.peek_event().start_mark
                 )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (YAML keys must be unique)", key_node.start_mark
+                )
+            if isinstance(key, str | int | float | bool):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_error(exc: Exception, source: str, document: int | None = None) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+    return ConfigError(source=source, document=document, reason=f"invalid YAML{at}: {problem}")
+
+
+def _load_all(text: str, source: str) -> tuple[list[tuple[int, Any]], list[ConfigError]]:
+    """(index, document) pairs; when the stream does not parse, each document on its own, so that one
+    bad document never hides the good ones."""
+    try:
+        return list(enumerate(yaml.load_all(text, Loader=_StrictLoader))), []
+    except (yaml.YAMLError, RecursionError) as exc:
+        whole = _yaml_error(exc, source)
+    parts = _DOCUMENT_START.split(text)
+    if len(parts) == 1:
+        return [], [whole]
+    if not parts[0].strip() or all(line.lstrip().startswith(("#", "%")) or not line.strip()
+                                   for line in parts[0].splitlines()):
+        parts = parts[1:]  # text before the first `---` holds no document
+    docs: list[tuple[int, Any]] = []
+    errors: list[ConfigError] = []
+    for index, part in enumerate(parts):
+        try:
+            docs.append((index, yaml.load(part, Loader=_StrictLoader)))
+        except (yaml.YAMLError, RecursionError) as exc:
+            errors.append(_yaml_error(exc, source, index))
+    return docs, errors
+
+
+def parse_documents(text: str, source: str, default_namespace: str | None = None) -> LoadResult:
+    """Parse every YAML document in `text`; documents of other kinds are skipped.
+
+    With `default_namespace` (a ConfigMap's), a ServiceSLO counts only in that namespace: one that
+    names another namespace is an error, never an SLO of that namespace."""
+    result = LoadResult()
+    docs, errors = _load_all(text, source)
+    result.errors.extend(errors)
+    for index, doc in docs:
+        try:
+            _parse_document(doc, index, source, default_namespace, result)
+        except RecursionError:
+            result.errors.append(ConfigError(source=source, document=index, reason="nested too deeply"))
     return result
+
+
+def _parse_document(doc: Any, index: int, source: str, default_namespace: str | None, result: LoadResult) -> None:
+    if doc is None:
+        return
+    if not isinstance(doc, Mapping):
+        result.errors.append(
+            ConfigError(source=source, document=index, reason=f"expected a mapping, got {type(doc).__name__}")
+        )
+        return
+    if doc.get("kind") != KIND:
+        if doc.get("apiVersion") == API_VERSION:
+            result.errors.append(ConfigError(source=source, document=index, field="kind", reason=f"expected {KIND!r}"))
+        return
+    name = _object_name(doc, default_namespace)
+    data = dict(doc)
+    if default_namespace and isinstance(data.get("metadata"), Mapping):
+        claimed = data["metadata"].get("namespace")
+        if claimed is not None and claimed != default_namespace:
+            result.errors.append(ConfigError(
+                source=source, document=index, object=name, field="metadata.namespace",
+                reason=f"{str(claimed)[:80]!r} is not this ConfigMap's namespace {default_namespace!r}: a ServiceSLO "
+                       "counts only in the namespace of its ConfigMap",
+            ))
+            return
+        data["metadata"] = {**data["metadata"], "namespace": default_namespace}
+    try:
+        slo = ServiceSLO.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            reason = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                reason = "unknown field"
+            result.errors.append(
+                ConfigError(source=source, document=index, object=name, field=_field_path(err["loc"]), reason=reason)
+            )
+        return
+    if any(s.ref == slo.ref for s in result.slos):
+        result.errors.append(ConfigError(
+            source=source, document=index, object=slo.ref, field="metadata.name",
+            reason="a ServiceSLO of this name is already defined above: names must be unique, the first one is used",
+        ))
+        return
+    result.slos.append(slo)
 
 
 _FRACTION_LIKE = 50.0

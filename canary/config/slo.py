@@ -7,13 +7,38 @@ back to a default.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from canary.config.units import Duration, Percent
+
+DNS_SUBDOMAIN: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+"""RFC 1123 subdomain (ASCII only): Kubernetes object names, at most 253 characters."""
+DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+"""RFC 1123 label (ASCII only): namespaces, at most 63 characters."""
+MAX_RATIO = 1000.0
+MAX_COUNT = 1_000_000
+MIN_INTERVAL = 0.5
+MIN_WINDOW = 1.0
+MAX_WINDOW = 7 * 86400.0
+MAX_LATENCY = 3600.0
+MAX_QUERY_CHARS = 10_000
+
+
+def object_name_problem(value: str, label: bool = False) -> str | None:
+    """Why `value` is not a valid Kubernetes object name (label: a namespace), or None."""
+    pattern, limit = (DNS_LABEL, 63) if label else (DNS_SUBDOMAIN, 253)
+    if len(value) > limit:
+        return f"{value[:80]!r} is longer than {limit} characters"
+    if not pattern.fullmatch(value):
+        kind = "RFC 1123 label" if label else "RFC 1123 subdomain"
+        return f"{value[:80]!r} is not a valid {kind} (lowercase a-z, 0-9, '-'" + ("" if label else ", '.'") + ")"
+    return None
+
 
 API_VERSION: Final = "canary.mop.dev/v1alpha1"
 KIND: Final = "ServiceSLO"
@@ -21,7 +46,7 @@ KIND: Final = "ServiceSLO"
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, allow_inf_nan=False
     )
 
 
@@ -71,31 +96,31 @@ DEFAULT_NOTIFY_EVENTS = (
 class Objectives(_Model):
     availability: Percent = 99.0
     """% of requests that must succeed (HTTP 5xx and gRPC error codes fail). Default 99."""
-    latency_p99: Duration | None = 0.5
-    """p99 request latency limit. Default 500ms; null disables the check."""
+    latency_p99: Duration | None = Field(0.5, le=MAX_LATENCY)
+    """p99 request latency limit (at most 1h). Default 500ms; null disables the check."""
     trace_error_rate: Percent | None = None
     """Max % of server spans with status error, from Tempo. Default: no trace check."""
 
 
 class Comparison(_Model):
-    max_error_rate_ratio: float = Field(2.0, ge=1.0)
+    max_error_rate_ratio: float = Field(2.0, ge=1.0, le=MAX_RATIO)
     """Canary error rate may be at most this many times the baseline's. Default 2.0."""
-    max_latency_ratio: float = Field(1.5, ge=1.0)
+    max_latency_ratio: float = Field(1.5, ge=1.0, le=MAX_RATIO)
     """Canary p99 may be at most this many times the baseline's. Default 1.5."""
 
 
 class Analysis(_Model):
-    interval: Duration = 30.0
-    """How often a check runs. Default 30s."""
-    window: Duration = 120.0
-    """How much recent data one check looks at. Default 2m."""
-    min_requests: int = Field(50, ge=1)
+    interval: Duration = Field(30.0, ge=MIN_INTERVAL, le=MAX_WINDOW)
+    """How often a check runs (the controller's --min-interval, 5s by default, is the floor). Default 30s."""
+    window: Duration = Field(120.0, ge=MIN_WINDOW, le=MAX_WINDOW)
+    """How much recent data one check looks at (1s to 7d). Default 2m."""
+    min_requests: int = Field(50, ge=1, le=MAX_COUNT)
     """Fewer canary requests than this in the window: inconclusive, never a failure. Default 50."""
-    successful_checks: int = Field(10, ge=1)
+    successful_checks: int = Field(10, ge=1, le=MAX_COUNT)
     """Passed checks needed to promote. Default 10."""
-    failed_checks: int = Field(3, ge=1)
+    failed_checks: int = Field(3, ge=1, le=MAX_COUNT)
     """Consecutive failed checks that roll back. Default 3."""
-    backend_error_limit: int = Field(4, ge=1)
+    backend_error_limit: int = Field(4, ge=1, le=MAX_COUNT)
     """Consecutive backend errors before `onBackendFailure` applies. Default 4."""
     on_backend_failure: BackendFailurePolicy = BackendFailurePolicy.HOLD
     """`hold` (freeze and alert) or `rollback`. Default hold."""
@@ -178,9 +203,10 @@ class QueryTemplates(_Model):
     counts per workload and `le`.
     """
 
-    requests: str
-    errors: str
-    latency_buckets: str
+    requests: str = Field(max_length=MAX_QUERY_CHARS)
+    errors: str = Field(max_length=MAX_QUERY_CHARS)
+    latency_buckets: str = Field(max_length=MAX_QUERY_CHARS)
+
 
 
 class Metrics(_Model):
@@ -196,8 +222,17 @@ class Metrics(_Model):
 
 
 class ServiceSLOSpec(_Model):
-    service: str = Field(min_length=1)
+    service: str = Field(min_length=1, max_length=253)
     """`service_name` in metrics, `resource.service.name` in traces. Required."""
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if value != value.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError(f"{value[:80]!r} has surrounding spaces or control characters")
+        return value
     objectives: Objectives = Objectives()
     comparison: Comparison = Comparison()
     analysis: Analysis = Analysis()
@@ -208,11 +243,37 @@ class ServiceSLOSpec(_Model):
     notify: Notify = Notify()
     metrics: Metrics = Metrics()
 
+    @model_validator(mode="after")
+    def _usable_queries(self) -> ServiceSLOSpec:
+        if self.metrics.preset is MetricsPreset.CUSTOM and self.metrics.queries is not None:
+            from canary.sources.promql import template_problems  # the query language lives with the sources
+
+            problems = template_problems(self.metrics.queries)
+            if problems:
+                raise ValueError("metrics." + "; metrics.".join(problems))
+        return self
+
 
 class ObjectMeta(_Model):
     model_config = ConfigDict(extra="ignore")
     name: str = Field(min_length=1)
     namespace: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = object_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        problem = object_name_problem(value, label=True) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class ServiceSLO(_Model):

@@ -12,7 +12,10 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+MAX_DURATION_SECONDS = 366 * 86400.0
+"""No duration (window, interval, latency) may exceed a year; fields set tighter bounds."""
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -24,7 +27,7 @@ def parse_duration(value: object) -> float:
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        if _NUMBER.fullmatch(text):
             seconds = float(text)
         else:
             parts = _DURATION_PART.findall(text)
@@ -35,6 +38,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"expected a duration such as 30s, 2m or 500ms, got {type(value).__name__}")
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {value!r} is longer than a year")
     return seconds
 
 
@@ -61,10 +66,9 @@ def parse_percent(value: object) -> float:
         number = float(value)
     elif isinstance(value, str):
         text = value.strip().removesuffix("%").strip()
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"invalid percentage {value!r}: use forms such as 99.5 or 2%") from None
+        if not re.fullmatch(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", text):
+            raise ValueError(f"invalid percentage {value!r}: use forms such as 99.5 or 2%")
+        number = float(text)
     else:
         raise ValueError(f"expected a percentage such as 99.5 or 2%, got {type(value).__name__}")
     if not math.isfinite(number) or not 0 <= number <= 100:

@@ -6,11 +6,12 @@ Every problem names the annotation and the reason; an invalid annotation makes t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from canary.config.slo import RollbackAction, ServiceSLOSpec
+from canary.config.slo import MAX_COUNT, MIN_INTERVAL, RollbackAction, ServiceSLOSpec, object_name_problem
 from canary.config.units import parse_duration
 
 PREFIX = "canary.mop.dev/"
@@ -30,7 +31,6 @@ REQUESTS = (ABORT, SKIP, PROMOTE, RETRY)
 """One-shot requests: each is consumed (acted on or refused) by the first reconcile that sees it."""
 
 _BOOLEANS = {"true": True, "false": False}
-_DNS_LABEL_MAX = 253
 _HASH_LENGTH = 16
 
 
@@ -108,12 +108,12 @@ def _count(annotations: Mapping[str, str], key: str) -> int | None:
     raw = annotations.get(key)
     if raw is None:
         return None
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise AnnotationError(f"annotation {key}: expected a whole number, got {raw!r}") from None
-    if value < 1:
-        raise AnnotationError(f"annotation {key}: must be at least 1, got {value}")
+    text = raw.strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise AnnotationError(f"annotation {key}: expected a whole number such as 3 (digits 0-9 only), got {raw!r}")
+    value = int(text)
+    if not 1 <= value <= MAX_COUNT:
+        raise AnnotationError(f"annotation {key}: must be between 1 and {MAX_COUNT}, got {value}")
     return value
 
 
@@ -122,8 +122,9 @@ def _name(annotations: Mapping[str, str], key: str) -> str | None:
     if raw is None:
         return None
     value = raw.strip()
-    if not value or len(value) > _DNS_LABEL_MAX or not all(c.isalnum() or c in "-." for c in value):
-        raise AnnotationError(f"annotation {key}: {raw!r} is not a valid object name")
+    problem = object_name_problem(value)
+    if problem:
+        raise AnnotationError(f"annotation {key}: {problem}")
     return value
 
 
@@ -136,6 +137,8 @@ def parse_annotations(annotations: Mapping[str, str] | None) -> Annotations:
             interval = parse_duration(ann[INTERVAL])
         except ValueError as exc:
             raise AnnotationError(f"annotation {INTERVAL}: {exc}") from None
+        if interval < MIN_INTERVAL:
+            raise AnnotationError(f"annotation {INTERVAL}: {ann[INTERVAL]!r} is shorter than {MIN_INTERVAL:g}s")
     action = None
     if ROLLBACK_ACTION in ann:
         try:

@@ -7,6 +7,7 @@ against the simulated cluster, so they run exactly the production code.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -45,6 +46,8 @@ from canary.sources.tempo import TempoSettings, TempoSource
 log = logging.getLogger(__name__)
 
 SLO_SELECTOR = "canary.mop.dev/slo-config"
+MAX_SOURCES = 16
+"""Mimir sources kept for distinct SLO `metrics` settings (each holds a connection pool)."""
 
 
 class ControllerApp:
@@ -61,14 +64,14 @@ class ControllerApp:
         self.api_client = api_client or load_api_client(s.kubeconfig, s.context)
         self.identity = s.identity or default_identity()
         self.metrics = ControllerMetrics()
-        self.deployments = Deployments(self.api_client)
+        self.deployments = Deployments(self.api_client, fence=self._leading)
         token = s.bearer_token
         self._mimir_settings = MimirSettings(
             url=s.mimir_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
             timeout_seconds=s.query_timeout_seconds,
         )
         self.mimir = MimirSource(self._mimir_settings)
-        self._sources: dict[Metrics, MimirSource] = {self._mimir_settings.metrics: self.mimir}
+        self._sources: OrderedDict[Metrics, MimirSource] = OrderedDict({self._mimir_settings.metrics: self.mimir})
         tempo = (
             TempoSource(TempoSettings(url=s.tempo_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
                                       timeout_seconds=s.query_timeout_seconds,
@@ -119,10 +122,11 @@ class ControllerApp:
             )
         self.reconciler = Reconciler(
             self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock,
-            on_decision=on_decision,
+            on_decision=on_decision, min_interval=s.min_interval_seconds,
         )
         self.runtime = Runtime(
-            self.reconciler, Analyzer(self._metrics_source, tempo), self.slos, self.metrics,
+            self.reconciler, Analyzer(self._metrics_source, tempo, deadline_seconds=s.tick_deadline_seconds),
+            self.slos, self.metrics,
             self.deployment_informer.list, self._replicasets_of, clock=clock,
         )
         self.elector = (
@@ -191,21 +195,39 @@ class ControllerApp:
         if leading:
             self._resend_pending()
 
+    def _leading(self) -> bool:
+        """The write fence: this replica leads now (and, with leader election, still holds a fresh Lease)."""
+        return self.runtime.is_leader and (self.elector is None or self.elector.is_leader)
+
     def _resend_pending(self) -> None:
         """Notifications decided but not delivered before a restart or failover go out now."""
-        for event in self.ledger.pending():
-            deployment = self.deployment_informer.get(event.namespace, event.deployment)
-            slo = self.reconciler.resolve(deployment).slo if deployment else None
-            if slo is not None:
-                self.notifications.publish(event, slo)
+        try:
+            pending = self.ledger.pending()
+        except Exception:
+            log.exception("cannot list undelivered notifications; they go out on the next leadership")
+            return
+        for event in pending:
+            try:
+                deployment = self.deployment_informer.get(event.namespace, event.deployment)
+                slo = self.reconciler.resolve(deployment).slo if deployment else None
+                if slo is not None:
+                    self.notifications.publish(event, slo)
+            except Exception:
+                log.exception("cannot re-send notification %s; the others go out", event.key)
 
     def _metrics_source(self, metrics: Metrics) -> MimirSource:
-        """One Mimir source per distinct SLO `metrics` setting (preset or custom queries), detected once."""
+        """One Mimir source per distinct SLO `metrics` setting (preset or custom queries), detected once;
+        at most MAX_SOURCES are kept (least recently used closed first), the default one always."""
         source = self._sources.get(metrics)
-        if source is None:
-            settings = MimirSettings.model_validate({**dict(self._mimir_settings), "metrics": metrics})
-            source = self._sources[metrics] = MimirSource(settings)
-            source.detect()
+        if source is not None:
+            self._sources.move_to_end(metrics)
+            return source
+        settings = MimirSettings.model_validate({**dict(self._mimir_settings), "metrics": metrics})
+        source = self._sources[metrics] = MimirSource(settings)
+        source.detect()
+        while len(self._sources) > MAX_SOURCES:
+            oldest = next(m for m in self._sources if self._sources[m] is not self.mimir)
+            self._sources.pop(oldest).close()
         return source
 
     def _on_deployment(self, kind: str, obj: Obj) -> None:

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 STOPS_SERVING = (RollbackAction.UNDO, RollbackAction.SCALE_TO_ZERO)
 """Rollback actions after which the rejected template must run no pod (pause and notify-only keep them)."""
 
+MAX_CONFLICTS = 5
+"""409 Conflicts on one reconcile before giving up (each one re-reads and decides again)."""
+
+
 class Deployments(Protocol):
     """The Kubernetes operations the reconciler needs (canary.kube.deployments.Deployments)."""
 
@@ -57,7 +61,8 @@ class Deployments(Protocol):
     def list_replicasets(self, namespace: str, deployment: Obj) -> list[Obj]: ...
 
     def update_deployment(
-        self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], *, expect_template_hash: str | None
+        self, namespace: str, name: str, mutate: Callable[[Obj], Obj | None], *, expect_template_hash: str | None,
+        max_conflicts: int = ...,
     ) -> WriteOutcome: ...
 
     def scale_replicaset(self, namespace: str, name: str, replicas: int) -> WriteOutcome: ...
@@ -102,8 +107,11 @@ class Reconciler:
         metrics: ControllerMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_decision: DecisionHook | None = None,
+        min_interval: float = 0.0,
     ) -> None:
         self.deployments = deployments
+        self.min_interval = min_interval
+        """Floor of every analysis interval (a shorter one runs at this interval, its window at least as long)."""
         self.on_decision = on_decision
         self.slos = slos
         self.events = events
@@ -129,9 +137,15 @@ class Reconciler:
         else:
             slo = default_slo(service=name, namespace=ns)
         try:
-            spec = ann.apply(slo.spec)
+            spec = _floored(ann.apply(slo.spec), self.min_interval)
         except AnnotationError as exc:
             return Resolved(ann, slo, None, str(exc))
+        if not ann.baseline and spec.rollback.action is RollbackAction.SCALE_TO_ZERO:
+            return Resolved(
+                ann, slo, None,
+                "rollback action scale-to-zero needs canary mode (canary.mop.dev/baseline): in guard mode it would "
+                "scale the only Deployment of the service to 0; use undo or pause",
+            )
         if ann.baseline == name:
             return Resolved(
                 ann, slo, None, "annotation canary.mop.dev/baseline: a Deployment cannot be its own baseline"
@@ -143,17 +157,22 @@ class Reconciler:
     ) -> Decision | None:
         """Bring one Deployment one step forward. `outcome` is a scheduled check's result, valid only for
         the template `checked_hash` it measured; a template that changed since drops it."""
-        for _ in range(3):
+        changes = conflicts = 0
+        while changes < 3 and conflicts <= MAX_CONFLICTS:
             result = self._reconcile_once(namespace, name, outcome, checked_hash)
+            if result == "conflict":
+                conflicts += 1  # decide again on the fresh object, never re-apply a stale decision
+                continue
             if result != "retry":
                 return result
+            changes += 1
             outcome = None
-        log.warning("gave up reconciling %s/%s: the template kept changing", namespace, name)
+        log.warning("gave up reconciling %s/%s: the object kept changing", namespace, name)
         return None
 
     def _reconcile_once(
         self, namespace: str, name: str, outcome: Outcome | None, checked_hash: str | None
-    ) -> Decision | Literal["retry"] | None:
+    ) -> Decision | Literal["retry", "conflict"] | None:
         started = time.monotonic()
         deployment = self.deployments.read_deployment(namespace, name)
         if deployment is None or not is_enabled(meta(deployment).get("annotations")):
@@ -180,6 +199,9 @@ class Reconciler:
             verdict = outcome.verdict
         elif outcome is not None:
             log.info("dropped a verdict for %s/%s: the template changed since it was measured", namespace, name)
+        if verdict is not None and spec is not None and _looked_recently(status, spec, self.clock()):
+            log.info("dropped a verdict for %s/%s: a look was already counted in this interval", namespace, name)
+            verdict = None
         ann = resolved.annotations
         action = rollback_action(spec, mode) if spec else RollbackAction.NOTIFY_ONLY
         gitops = gitops_agent(deployment)
@@ -225,9 +247,13 @@ class Reconciler:
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
-        written = self.deployments.update_deployment(namespace, name, plan.mutate, expect_template_hash=current_hash)
+        written = self.deployments.update_deployment(
+            namespace, name, plan.mutate, expect_template_hash=current_hash, max_conflicts=0
+        )
         if written.status == "template-changed":
             return "retry"
+        if written.status == "conflict":
+            return "conflict"
         if written.status in ("written", "unchanged"):
             plan.scale_down_rejected()
         if written.status == "unchanged":
@@ -270,6 +296,21 @@ class Reconciler:
                 self.on_decision(deployment, decision, status, outcome)
             except Exception:
                 log.exception("decision hook failed for %s/%s", ns, name)
+
+
+def _floored(spec: ServiceSLOSpec, min_interval: float) -> ServiceSLOSpec:
+    analysis = spec.analysis
+    if analysis.interval >= min_interval:
+        return spec
+    floored = analysis.model_copy(update={"interval": min_interval, "window": max(analysis.window, min_interval)})
+    return spec.model_copy(update={"analysis": floored})
+
+
+def _looked_recently(status: CanaryStatus | None, spec: ServiceSLOSpec, now: datetime) -> bool:
+    """A look was counted less than half an interval ago (by this or another replica): one per interval."""
+    if status is None or status.last_check_at is None:
+        return False
+    return (now - status.last_check_at).total_seconds() < spec.analysis.interval / 2
 
 
 class _Plan:

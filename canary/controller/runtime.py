@@ -8,6 +8,7 @@ each with its outcome.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.analysis import AnalysisRequest, Analyzer, Outcome
@@ -55,10 +57,11 @@ class Runtime:
         analyzer: Analyzer,
         slos: SLOStore,
         metrics: ControllerMetrics,
-        deployments_cache: Callable[[], list[Obj]],
+        deployments_cache: Callable[..., list[Obj]],
         replicasets_of: Callable[[Obj], list[Obj]],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`deployments_cache(namespace=None)` lists the informer's cached Deployments (of one namespace)."""
         self.reconciler = reconciler
         self.analyzer = analyzer
         self.slos = slos
@@ -72,7 +75,13 @@ class Runtime:
         self._leader = threading.Event()
         self._stopping = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._intervals: set[float] = set()
+        self._jobs: dict[float, str] = {}
+        """Tick job id per interval in use."""
+        self._index_lock = threading.RLock()
+        self._scheduled: dict[tuple[str, str], float] = {}
+        """Guarded Deployment -> its analysis interval (what keeps a tick job alive)."""
+        self._baseline_of: dict[tuple[str, str], tuple[str, str]] = {}
+        """Canary-mode Deployment -> its baseline."""
         self._worker = threading.Thread(target=self._work, name="canary-worker", daemon=True)
         self.ticks = 0
         self._phases_published = 0.0
@@ -115,39 +124,87 @@ class Runtime:
     # -- feeds -----------------------------------------------------------------------------------
 
     def on_deployment(self, kind: str, deployment: Obj) -> None:
-        """Informer handler: queue a reconcile for guarded Deployments (and their canaries)."""
-        if kind == "DELETED" or not is_enabled(meta(deployment).get("annotations")):
-            self.metrics.forget([(meta(deployment).get("namespace", ""), meta(deployment)["name"])])
-            self._reconcile_canaries_of(deployment)
+        """Informer handler: queue a reconcile for guarded Deployments (and their canaries).
+
+        O(1) for a Deployment that is not guarded, so a resync costs O(N); never raises."""
+        try:
+            self._on_deployment(kind, deployment)
+        except Exception:
+            log.exception("%s of a Deployment could not be handled; the controller carries on", kind)
+
+    def _on_deployment(self, kind: str, deployment: Obj) -> None:
+        m = meta(deployment)
+        key = (str(m.get("namespace", "")), str(m.get("name", "")))
+        if kind == "DELETED" or not is_enabled(m.get("annotations")):
+            self._forget(key)
+            self._reconcile_canaries_of(key)
             return
         resolved = self.reconciler.resolve(deployment)
-        if resolved.spec is not None:
-            self._ensure_tick(resolved.spec.analysis.interval)
-        self._enqueue(_Reconcile(meta(deployment).get("namespace", ""), meta(deployment)["name"]))
-        self._reconcile_canaries_of(deployment)
+        with self._index_lock:
+            baseline = resolved.annotations.baseline if resolved.annotations else None
+            if baseline:
+                self._baseline_of[key] = (key[0], baseline)
+            else:
+                self._baseline_of.pop(key, None)
+            if resolved.spec is not None:
+                self._scheduled[key] = resolved.spec.analysis.interval
+                self._ensure_tick(resolved.spec.analysis.interval)
+            else:
+                self._scheduled.pop(key, None)
+            self._sweep_ticks()
+        self._enqueue(_Reconcile(*key))
+        self._reconcile_canaries_of(key)
 
     def on_configmap(self, kind: str, configmap: Obj) -> None:
-        for namespace in self.slos.on_configmap(kind, configmap):
-            for dep in self._deployments():
-                if meta(dep).get("namespace") == namespace and is_enabled(meta(dep).get("annotations")):
+        try:
+            changed = self.slos.on_configmap(kind, configmap)
+        except Exception:
+            log.exception("%s of a ConfigMap could not be handled; the controller carries on", kind)
+            return
+        for namespace in changed:
+            for dep in self._deployments(namespace):
+                if is_enabled(meta(dep).get("annotations")):
                     self.on_deployment("RESYNC", dep)
 
-    def _reconcile_canaries_of(self, baseline: Obj) -> None:
+    @property
+    def tick_intervals(self) -> list[float]:
+        """The intervals that have a tick job (one per distinct interval in use)."""
+        with self._index_lock:
+            return sorted(self._jobs)
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        """A Deployment that is gone or opted out: no tick for it, no metric label sets."""
+        with self._index_lock:
+            self._scheduled.pop(key, None)
+            self._baseline_of.pop(key, None)
+            self._sweep_ticks()
+        self.metrics.forget([key])
+
+    def _reconcile_canaries_of(self, baseline: tuple[str, str]) -> None:
         """Canary mode: a change of the baseline (a promotion landing) may settle its canaries."""
-        ns, name = meta(baseline).get("namespace", ""), meta(baseline)["name"]
-        for dep in self._deployments():
-            ann = meta(dep).get("annotations") or {}
-            if meta(dep).get("namespace") == ns and ann.get("canary.mop.dev/baseline") == name and is_enabled(ann):
-                self._enqueue(_Reconcile(ns, meta(dep)["name"]))
+        with self._index_lock:
+            canaries = [key for key, of in self._baseline_of.items() if of == baseline]
+        for key in canaries:
+            self._enqueue(_Reconcile(*key))
 
     def _ensure_tick(self, interval: float) -> None:
-        if interval in self._intervals:
+        """One apscheduler job per distinct interval; ids from the float's repr never collide."""
+        if interval in self._jobs:
             return
-        self._intervals.add(interval)
+        job_id = f"tick-{interval!r}s"
+        self._jobs[interval] = job_id
         self._scheduler.add_job(
-            self._enqueue, "interval", args=[_Tick(interval)], seconds=interval, id=f"tick-{interval:g}s",
+            self._enqueue, "interval", args=[_Tick(interval)], seconds=interval, id=job_id, replace_existing=True,
             next_run_time=self.clock() + timedelta(seconds=min(interval, 1.0)), max_instances=1, coalesce=True,
         )
+
+    def _sweep_ticks(self) -> None:
+        """Remove the tick jobs of intervals no guarded Deployment uses any more."""
+        in_use = set(self._scheduled.values())
+        for interval in [i for i in self._jobs if i not in in_use]:
+            job_id = self._jobs.pop(interval)
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(job_id)
 
     def _enqueue(self, item: _Reconcile | _Tick) -> None:
         with self._pending_lock:
@@ -175,7 +232,10 @@ class Runtime:
             except Exception:
                 log.exception("work item %s failed; the controller carries on", item)
             if time.monotonic() - self._phases_published > PHASES_EVERY:
-                self._publish_phases()
+                try:
+                    self._publish_phases()
+                except Exception:
+                    log.exception("counting canaries by phase failed; the controller carries on")
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until the queue is empty (tests and the demo); False on timeout."""
@@ -198,7 +258,11 @@ class Runtime:
                 self.reconciler.reconcile(meta(dep).get("namespace", ""), meta(dep)["name"])
         due: list[tuple[Obj, str, AnalysisRequest]] = []
         for dep in cache:
-            found = self._due_request(dep, interval, now, by_name)
+            try:
+                found = self._due_request(dep, interval, now, by_name)
+            except Exception:
+                log.exception("cannot prepare the check of Deployment %s; other canaries carry on", _ref(dep))
+                continue
             if found is not None:
                 due.append((dep, *found))
         if not due:
@@ -210,11 +274,15 @@ class Runtime:
                 self.metrics.backend_errors.labels(backend=query.backend.value, kind=query.error.kind.value).inc()
         for dep, checked_hash, request in due:
             outcome = outcomes.get(request.target.key)
-            if outcome is not None:
+            if outcome is None or not self._leader.is_set():
+                continue
+            try:
                 _log_check(outcome)
                 self.reconciler.reconcile(
                     meta(dep).get("namespace", ""), meta(dep)["name"], outcome=outcome, checked_hash=checked_hash
                 )
+            except Exception:
+                log.exception("reconciling Deployment %s after its check failed; other canaries carry on", _ref(dep))
         return len(due)
 
     def _waiting(self, dep: Obj, interval: float) -> bool:
@@ -262,6 +330,11 @@ class Runtime:
                 self.metrics.observe_status(key, status)
         self.metrics.set_phases(counts)
         self.metrics.forget(self.metrics.tracked() - seen)
+
+
+def _ref(dep: Obj) -> str:
+    m = meta(dep)
+    return f"{m.get('namespace', '')}/{m.get('name', '')}"
 
 
 def _log_check(outcome: Outcome) -> None:

@@ -42,9 +42,13 @@ class ControllerSettings(BaseSettings):
     identity: str | None = None
     """Leader-election identity; default: hostname and process id."""
     resync_seconds: float = Field(300.0, gt=0)
+    min_interval_seconds: float = Field(5.0, gt=0)
+    """Floor of every analysis interval: a shorter one (SLO or annotation) runs at this interval."""
+    tick_deadline_seconds: float = Field(60.0, gt=0)
+    """Deadline of one tick's backend queries together; what is not answered by then is a backend error."""
     listen_host: str = "0.0.0.0"
     listen_port: int = Field(8080, ge=0, le=65535)
-    """/metrics, /healthz and /readyz; 0 picks a free port."""
+    """/metrics, /healthz and /readyz (on `listen_host`); 0 picks a free port."""
     grafana_url: str | None = None
     """Grafana base URL for links in messages (used when `grafana_external_url` is not set)."""
     grafana_external_url: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from canary.config.loader import ConfigError, load_configmap
+from canary.config.loader import ConfigError, LoadResult, load_configmap
 from canary.config.slo import ServiceSLO
 from canary.controller.observe import Obj, meta
 
@@ -21,16 +21,29 @@ class SLOStore:
         self._errors: dict[tuple[str, str], list[ConfigError]] = {}
 
     def get(self, namespace: str, name: str) -> ServiceSLO | None:
+        """The SLO `name` from the ConfigMaps of `namespace` only (never another namespace's); when two
+        ConfigMaps define it, the one whose ConfigMap name sorts first (the other is in `errors()`)."""
         with self._lock:
-            for slos in self._by_configmap.values():
-                for slo in slos:
+            for key in sorted(k for k in self._by_configmap if k[0] == namespace):
+                for slo in self._by_configmap[key]:
                     if slo.metadata.namespace == namespace and slo.metadata.name == name:
                         return slo
         return None
 
     def errors(self) -> list[ConfigError]:
+        """Every invalid document, and every SLO defined again in another ConfigMap of its namespace."""
         with self._lock:
-            return [e for errs in self._errors.values() for e in errs]
+            errors = [e for errs in self._errors.values() for e in errs]
+            first: dict[tuple[str, str], str] = {}
+            for (ns, cm) in sorted(self._by_configmap):
+                for slo in self._by_configmap[(ns, cm)]:
+                    at = first.setdefault((ns, slo.metadata.name), cm)
+                    if at != cm:
+                        errors.append(ConfigError(
+                            source=f"ConfigMap {ns}/{cm}", object=slo.ref, field="metadata.name",
+                            reason=f"ServiceSLO {slo.ref} is also defined in ConfigMap {ns}/{at}, which is used",
+                        ))
+            return errors
 
     def on_configmap(self, kind: str, configmap: Obj) -> set[str]:
         """Informer handler; returns the namespaces whose SLOs may have changed."""
@@ -40,7 +53,11 @@ class SLOStore:
                 self._by_configmap.pop(key, None)
                 self._errors.pop(key, None)
             return {key[0]}
-        result = load_configmap(configmap)
+        try:
+            result = load_configmap(configmap)
+        except Exception as exc:  # a ConfigMap never stops the informer; it is reported instead
+            error = ConfigError(source=f"ConfigMap {key[0]}/{key[1]}", reason=f"cannot be read: {type(exc).__name__}")
+            result = LoadResult(errors=[error])
         for error in result.errors:
             log.warning("invalid ServiceSLO: %s", error)
         with self._lock:

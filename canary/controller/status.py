@@ -7,6 +7,7 @@ so a controller killed at any moment resumes each analysis with the same counts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
@@ -19,6 +20,8 @@ from canary.notify.events import CanaryEvent, Mode
 STATUS_ANNOTATION = "canary.mop.dev/status"
 MAX_REJECTED = 20
 MAX_DELIVERED = 50
+MAX_STATUS_BYTES = 64 * 1024
+"""A status annotation longer than this is not read (the controller's own stays far below)."""
 
 
 class CanaryPhase(StrEnum):
@@ -85,12 +88,25 @@ class CanaryStatus(BaseModel):
         return self.model_dump_json(exclude_defaults=False)
 
 
-def read_status(annotations: dict[str, str] | None) -> tuple[CanaryStatus | None, str | None]:
-    """The status stored on a Deployment, or (None, reason) when absent or unreadable."""
-    raw = (annotations or {}).get(STATUS_ANNOTATION)
+def read_status(annotations: Mapping[str, str] | None) -> tuple[CanaryStatus | None, str | None]:
+    """The status stored on a Deployment, or (None, reason) when absent or unreadable.
+
+    Never raises, whatever the annotation holds: anyone who can edit a Deployment can write it, so
+    oversized, deeply nested or otherwise hostile values are unreadable, with a reason.
+    """
+    raw = annotations.get(STATUS_ANNOTATION) if isinstance(annotations, Mapping) else None
     if raw is None:
         return None, None
+    problem = f"annotation {STATUS_ANNOTATION} is not a valid status"
+    if not isinstance(raw, str):
+        return None, f"{problem}: not a string"
+    if len(raw) > MAX_STATUS_BYTES:
+        return None, f"{problem}: {len(raw)} characters, more than {MAX_STATUS_BYTES}"
     try:
         return CanaryStatus.model_validate(json.loads(raw)), None
     except (ValueError, ValidationError) as exc:
-        return None, f"annotation {STATUS_ANNOTATION} is not a valid status: {str(exc).splitlines()[0]}"
+        return None, f"{problem}: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
+    except RecursionError:
+        return None, f"{problem}: nested too deeply"
+    except Exception as exc:  # nothing read from an object may escape its own handling
+        return None, f"{problem}: {type(exc).__name__}"

@@ -120,6 +120,12 @@ def trace_error_rate(canary: TraceSample, baseline: TraceSample | None, objectiv
     return _rate_vs_objective(result, errors, spans, limit, observed, ctx)
 
 
+def no_trace_data(workload: str, ctx: Context) -> CheckResult:
+    """The trace check of a canary Tempo had no server spans for: inconclusive, never absent."""
+    result = _result("trace-error-rate", ctx, "ratio")
+    return _inconclusive(result, f"no data: no server spans for canary {workload} in Tempo in {ctx.span}")
+
+
 def _rate_vs_objective(
     result: CheckResult, failures: int, total: int, limit: float, observed: str, ctx: Context
 ) -> CheckResult:

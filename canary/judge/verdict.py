@@ -60,8 +60,11 @@ def judge(m: Measurement, slo: ServiceSLOSpec, *, look: int = 1, alpha: float = 
         results.append(checks.error_rate_ratio(canary, baseline, comparison.max_error_rate_ratio, ctx))
         results.append(checks.latency_ratio(canary, baseline, comparison.max_latency_ratio, ctx))
     traces = m.traces
-    if objectives.trace_error_rate is not None and traces is not None and traces.canary is not None:
-        results.append(checks.trace_error_rate(traces.canary, traces.baseline, objectives.trace_error_rate, ctx))
+    if objectives.trace_error_rate is not None and traces is not None:
+        if traces.canary is not None:
+            results.append(checks.trace_error_rate(traces.canary, traces.baseline, objectives.trace_error_rate, ctx))
+        else:  # measured but no spans: a configured check never silently disappears
+            results.append(checks.no_trace_data(str(m.target.canary), ctx))
     judged = tuple(checks.gate(r, ctx) for r in results)
     return _verdict(m, judged)
 

@@ -29,7 +29,7 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
 MERGE_PATCH = "application/merge-patch+json"
 
-WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error"]
+WriteStatus = Literal["written", "unchanged", "template-changed", "not-found", "conflict", "error", "fenced"]
 Mutation = Callable[[JsonObject], JsonObject | None]
 
 
@@ -155,10 +155,23 @@ def label_selector(selector: JsonObject | None) -> str:
 class Deployments:
     """Reads and guarded writes of Deployments through one `ApiClient`."""
 
-    def __init__(self, api_client: ApiClient, request_timeout: tuple[float, float] = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self, api_client: ApiClient, request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+        fence: Callable[[], bool] | None = None,
+    ) -> None:
+        """`fence`, when given, is asked right before every write: False (e.g. leadership lost) refuses
+        the write with status `fenced`, so a replica that no longer leads never changes anything."""
         self._api_client = api_client
+        self._fence = fence
         self._api = AppsV1Api(api_client)
         self._timeout = request_timeout
+
+    def _may_write(self) -> bool:
+        try:
+            return self._fence is None or bool(self._fence())
+        except Exception:
+            log.exception("the write fence failed: not writing")
+            return False
 
     def read_deployment(self, namespace: str, name: str) -> JsonObject | None:
         """The Deployment, or None when it does not exist. Raises `KubeApiError` on any other failure."""
@@ -223,6 +236,9 @@ class Deployments:
                 return WriteOutcome(status="unchanged", deployment=current, conflicts=conflicts)
             patch = merge_patch_between(current, desired)
             patch.setdefault("metadata", {})["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+            if not self._may_write():
+                return WriteOutcome(status="fenced", deployment=current, conflicts=conflicts,
+                                    reason=f"{what}: not written, this replica no longer leads")
             try:
                 written = send_json(self._api_client, "PATCH", DEPLOYMENT_PATH, patch, timeout=self._timeout,
                                     path_params={"namespace": namespace, "name": name}, content_type=MERGE_PATCH)
@@ -247,6 +263,8 @@ class Deployments:
     def patch_annotations(self, namespace: str, name: str, annotations: dict[str, str | None]) -> WriteOutcome:
         """Set (or with None delete) annotations with a JSON merge patch, whatever the resourceVersion."""
         what = f"Deployment {namespace}/{name}"
+        if not self._may_write():
+            return WriteOutcome(status="fenced", reason=f"{what}: not annotated, this replica no longer leads")
         try:
             patched = call_json(
                 self._api.patch_namespaced_deployment,

@@ -27,6 +27,8 @@ class BatchResult(BaseModel, Generic[V]):
     values: dict[str, Pair[V]] = {}
     error: BackendError | None = None
     """Set when the backend failed: then `values` is empty and every target is in error."""
+    target_errors: dict[str, BackendError] = {}
+    """Errors that spoil only some targets (e.g. one window's queries failed), keyed by `Target.key`."""
     queries: tuple[QueryRecord, ...] = ()
 
 

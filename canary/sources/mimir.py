@@ -12,7 +12,6 @@ errors (`err-mimir-*`) and malformed answers become a `BackendError` in the resu
 from __future__ import annotations
 
 import ast
-import json
 import logging
 import math
 import re
@@ -22,8 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -42,6 +43,7 @@ from canary.samples import (
     Target,
     Workload,
 )
+from canary.sources import limits
 from canary.sources.base import BatchResult
 from canary.sources.promql import (
     DEPLOYMENT,
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 
 DETECT_LOOKBACK_SECONDS = 3600.0
 """How far back `detect()` looks for OBI metric names."""
+MAX_GET_BYTES = 4096
+"""Encoded query parameters above which `/api/v1/query` is sent as a POST form (URL limits of proxies)."""
 DISCOVERY_LOOKBACK_SECONDS = 3600.0
 """`discover_replicasets` orders ReplicaSets by first appearance within max(window, this)."""
 
@@ -143,10 +147,12 @@ class _Signals:
         self.buckets: dict[tuple[str, str], dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
 
     def add(self, signal: Signal, rows: Iterable[_Row]) -> None:
+        """Index the rows; ValueError naming the first series whose value or `le` is not a sane count."""
         for row in rows:
-            value = _finite(row.value[1])
+            value = _count(row.value[1])
             if value is None:
-                continue
+                raise ValueError(f"{signal.value} series {_labels(row.metric)} has value {row.value[1]!r}, "
+                                 "expected a finite count >= 0")
             ns, dep, rs = (row.metric.get(label, "") for label in (NAMESPACE, DEPLOYMENT, REPLICASET))
             if signal is Signal.REQUESTS:
                 self.requests[(ns, dep)][rs] = value
@@ -154,8 +160,9 @@ class _Signals:
                 self.errors[(ns, dep)][rs] = value
             else:
                 le = _finite(row.metric.get("le", ""), allow_inf=True)
-                if le is not None:
-                    self.buckets[(ns, dep)][rs][le] = value
+                if le is None:
+                    raise ValueError(f"bucket series {_labels(row.metric)} has no valid le label")
+                self.buckets[(ns, dep)][rs][le] = value
 
     def sample(self, workloads: Sequence[Workload]) -> RedSample | None:
         """The RED sample of the workloads together, or None when none of them has request series."""
@@ -178,6 +185,20 @@ def _select(index: dict[tuple[str, str], dict[str, T]], workloads: Sequence[Work
             yield from per_rs.values()
         elif w.replicaset in per_rs:
             yield per_rs[w.replicaset]
+
+
+def _labels(metric: dict[str, str]) -> str:
+    text = "{" + ", ".join(f"{k}={v!r}" for k, v in sorted(metric.items())) + "}"
+    return text if len(text) <= 200 else text[:200] + "...}"
+
+
+def _count(text: str) -> float | None:
+    """A count from a row's value: finite, >= 0 and plausible; None otherwise."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if limits.plausible(value) else None
 
 
 def _finite(text: str, allow_inf: bool = False) -> float | None:
@@ -214,19 +235,26 @@ def _http_error(exc: PrometheusApiClientException) -> tuple[BackendErrorKind, st
     match = _STATUS.match(message)
     if not match:
         return BackendErrorKind.HTTP, message[:300]
-    status = int(match.group(1))
     try:
         body = ast.literal_eval(match.group(2)).decode("utf-8", "replace")
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, RecursionError, MemoryError):
         body = match.group(2)
+    return _http_problem(int(match.group(1)), body)
+
+
+def _http_problem(status: int, body: str) -> tuple[BackendErrorKind, str]:
+    """Kind and reason of a non-200 answer: Mimir's limit id or the API's `error` text, quoted short."""
     try:
-        detail = str(json.loads(body).get("error") or body)
-    except (ValueError, AttributeError):
+        parsed = limits.loads(body[:100_000])
+        detail = str(parsed.get("error") or body) if isinstance(parsed, dict) else body
+    except ValueError:
         detail = body
-    detail = " ".join(detail.split())[:300] or "(empty body)"
-    limit = _MIMIR_ERROR_ID.search(body)
+    detail = " ".join(detail[:2000].split())[:300] or "(empty body)"
+    limit = _MIMIR_ERROR_ID.search(body[:100_000])
     if limit:
         return BackendErrorKind.LIMIT, f"HTTP {status}, Mimir limit {limit.group(0)}: {detail}"
+    if status == 429:
+        return BackendErrorKind.LIMIT, f"rate limited: HTTP {status}: {detail}"
     return BackendErrorKind.HTTP, f"HTTP {status}: {detail}"
 
 
@@ -242,11 +270,20 @@ def _connection_reason(url: str, exc: requests.RequestException) -> str:
 # --- the source -----------------------------------------------------------------------------------
 
 
+class _Failure(Exception):
+    """Internal: carries a BackendError out of the request helpers (never leaves this module)."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class MimirSource:
     """`MetricsSource` over Mimir's Prometheus API. Call `detect()` once at start-up."""
 
-    def __init__(self, settings: MimirSettings) -> None:
+    def __init__(self, settings: MimirSettings, max_body_bytes: int = limits.MAX_BODY_BYTES) -> None:
         self.settings = settings
+        self.max_body_bytes = max_body_bytes
         self.builder = QueryBuilder(settings.metrics)
         self.detect_error: BackendError | None = None
         """The last `detect()` failure; `fetch_red` retries detection while this is set."""
@@ -329,25 +366,47 @@ class MimirSource:
         for target in targets:
             by_window[target.window].append(target)
         values: dict[str, Pair[RedSample]] = {}
+        errors: dict[str, BackendError] = {}
         for window, group in by_window.items():
-            flt = Filter(
-                namespaces=frozenset(w.namespace for t in group for w in (t.canary, *t.baseline)),
-                services=frozenset(t.service for t in group),
-            )
-            signals = _Signals()
-            for signal in Signal:
+            error = self._fetch_group(window, group, end, records, values)
+            if error is not None:
+                errors.update({target.key: error for target in group})
+        if errors and len(by_window) == 1:
+            return BatchResult(error=next(iter(errors.values())), queries=tuple(records))
+        return BatchResult(values=values, target_errors=errors, queries=tuple(records))
+
+    def _fetch_group(
+        self, window: float, group: list[Target], end: datetime, records: list[QueryRecord],
+        values: dict[str, Pair[RedSample]],
+    ) -> BackendError | None:
+        """The three queries of one window for its targets; the error that spoils this group, if any.
+        A failing group never touches the others: each window's targets get their own answer."""
+        flt = Filter(
+            namespaces=frozenset(w.namespace for t in group for w in (t.canary, *t.baseline)),
+            services=frozenset(t.service for t in group),
+        )
+        signals = _Signals()
+        for signal in Signal:
+            try:
                 query = self.builder.query(signal, flt, window)
-                rows, record = self._instant(query, end)
-                records.append(record)
-                if record.error is not None:
-                    return BatchResult(error=record.error, queries=tuple(records))
-                signals.add(signal, rows)
-            for target in group:
-                values[target.key] = Pair(
-                    canary=signals.sample([target.canary]),
-                    baseline=signals.sample(target.baseline) if target.baseline else None,
-                )
-        return BatchResult(values=values, queries=tuple(records))
+            except (ValueError, KeyError, OverflowError) as exc:
+                return self._error("", BackendErrorKind.MALFORMED, f"cannot build the {signal.value} query: {exc}")
+            rows, record = self._instant(query, end)
+            if record.error is None:
+                try:
+                    signals.add(signal, rows)
+                except ValueError as exc:
+                    record = record.model_copy(update={"error": self._error(query, BackendErrorKind.MALFORMED,
+                                                                            str(exc))})
+            records.append(record)
+            if record.error is not None:
+                return record.error
+        for target in group:
+            values[target.key] = Pair(
+                canary=signals.sample([target.canary]),
+                baseline=signals.sample(target.baseline) if target.baseline else None,
+            )
+        return None
 
     def route_p99(self, target: Target, end: datetime) -> tuple[list[tuple[dict[str, str], float]], QueryRecord] | None:
         """p99 latency (seconds) per workload and route over `target`'s window; None without route labels."""
@@ -417,18 +476,96 @@ class MimirSource:
     # --- I/O ---
 
     def _instant(self, query: str, end: datetime) -> tuple[list[_Row], QueryRecord]:
-        params = {"time": f"{_unix(end):.3f}", "timeout": window_literal(self.settings.timeout_seconds)}
-        data, record = self._call(query, lambda: self._client.custom_query(query, params=params))
-        if record.error is not None:
-            return [], record
+        """One instant query, bounded by the query's (and tick's) deadline and the body cap; a 200 that
+        carries `warnings` (e.g. a partial response) is an error, never a result with missing series."""
+        params = {"query": query, "time": f"{_unix(end):.3f}",
+                  "timeout": window_literal(self.settings.timeout_seconds)}
+        started = time.monotonic()
         try:
+            data = self._query_api(query, params)
             rows = _Rows(rows=data).rows
+        except _Failure as failure:
+            return [], QueryRecord(backend=Backend.MIMIR, query=query, seconds=time.monotonic() - started,
+                                   error=failure.error)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"][1:])
             reason = f"unexpected result shape at data.result.{where}: {first['msg']}"
-            return [], record.model_copy(update={"error": self._error(query, BackendErrorKind.MALFORMED, reason)})
-        return rows, record.model_copy(update={"series": len(rows)})
+            return [], QueryRecord(backend=Backend.MIMIR, query=query, seconds=time.monotonic() - started,
+                                   error=self._error(query, BackendErrorKind.MALFORMED, reason))
+        return rows, QueryRecord(backend=Backend.MIMIR, query=query, seconds=time.monotonic() - started,
+                                 series=len(rows))
+
+    def _query_api(self, query: str, params: dict[str, str]) -> Any:
+        """`data.result` of `/api/v1/query`, sent as a POST form when the query is too long for a URL."""
+        deadline = limits.query_deadline(self.settings.timeout_seconds)
+        url = f"{self.settings.url}/api/v1/query"
+        post = len(urlencode(params)) > MAX_GET_BYTES
+        for attempt in (1, 2):
+            status, body, wait = self._send(query, url, params, post, deadline)
+            if status == 429 or (status == 503 and wait is not None):
+                reason = f"rate limited: HTTP {status}" + (f", Retry-After {wait:g}s" if wait is not None else "")
+                honoured = wait is not None and wait <= limits.MAX_RETRY_AFTER and wait < limits.left(deadline)
+                if attempt == 1 and honoured and wait is not None:
+                    log.info("Mimir %s; retrying once within the deadline", reason)
+                    time.sleep(wait)
+                    continue
+                _, detail = _http_problem(status, body.decode("utf-8", "replace"))
+                raise _Failure(self._error(query, BackendErrorKind.LIMIT, f"{reason}: {detail}"))
+            break
+        text = body.decode("utf-8", "replace")
+        if status != 200:
+            kind, reason = _http_problem(status, text)
+            raise _Failure(self._error(query, kind, reason))
+        try:
+            answer = limits.loads(body)
+        except ValueError as exc:
+            reason = f"the answer is not JSON: {exc}"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason[:300])) from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict) or "result" not in answer["data"]:
+            reason = "the answer is JSON but not a Prometheus API response (missing data.result)"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+        warnings = answer.get("warnings")
+        if warnings:
+            shown = "; ".join(str(w) for w in warnings)[:300] if isinstance(warnings, list) else str(warnings)[:300]
+            reason = f"incomplete answer (warnings: {shown}): not judged on possibly missing series"
+            raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
+        return answer["data"]["result"]
+
+    def _send(
+        self, query: str, url: str, params: dict[str, str], post: bool, deadline: float
+    ) -> tuple[int, bytes, float | None]:
+        """(status, body, Retry-After seconds) of one request; every failure becomes a _Failure."""
+        remaining = limits.left(deadline)
+        if remaining <= 0:
+            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, self._late()))
+        client = self._client
+        try:
+            response = client._session.request(
+                "POST" if post else "GET", url, params=None if post else params, data=params if post else None,
+                headers=client.headers, auth=client.auth, verify=client._session.verify, cert=client._session.cert,
+                timeout=(min(remaining, 10.0), remaining), stream=True,
+            )
+            try:
+                body = limits.read_body(lambda: response.raw.read1(65536, decode_content=True), deadline,
+                                        self.max_body_bytes, f"{'POST' if post else 'GET'} /api/v1/query")
+            finally:
+                response.close()
+        except limits.LimitExceeded as exc:
+            kind = BackendErrorKind.TIMEOUT if exc.timeout else BackendErrorKind.LIMIT
+            raise _Failure(self._error(query, kind, str(exc))) from None
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError):
+            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, self._late())) from None
+        except requests.RequestException as exc:
+            reason = _connection_reason(self.settings.url, exc)
+            raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = f"connection to {self.settings.url} broke: {str(exc)[:200]}"
+            raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
+        return response.status_code, body, limits.retry_after(response.headers.get("Retry-After"))
+
+    def _late(self) -> str:
+        return f"no answer from {self.settings.url} within {self.settings.timeout_seconds:g}s (or the tick's deadline)"
 
     def _call(self, query: str, call: Callable[[], Any]) -> tuple[Any, QueryRecord]:
         """Run one API call; every failure becomes the record's BackendError."""
@@ -437,8 +574,8 @@ class MimirSource:
         result: Any = None
         try:
             result = call()
-        except requests.exceptions.JSONDecodeError as exc:
-            error = self._error(query, BackendErrorKind.MALFORMED, f"the answer is not JSON: {exc}")
+        except (requests.exceptions.JSONDecodeError, RecursionError) as exc:
+            error = self._error(query, BackendErrorKind.MALFORMED, f"the answer is not JSON: {str(exc)[:200]}")
         except (KeyError, TypeError) as exc:
             reason = f"the answer is JSON but not a Prometheus API response (missing {exc})"
             error = self._error(query, BackendErrorKind.MALFORMED, reason)

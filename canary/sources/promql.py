@@ -317,6 +317,9 @@ def template_problems(templates: QueryTemplates) -> list[str]:
         ("errors", templates.errors),
         ("latencyBuckets", templates.latency_buckets),
     ):
+        if not Template(text).is_valid():
+            problems.append(f"queries.{field}: a '$' that starts no placeholder (write $$ for a literal '$')")
+            continue
         names = {m.group(1) or m.group(2) for m in _PLACEHOLDER.finditer(text) if not m.group(3)}
         unknown = sorted(names - PLACEHOLDERS)
         if unknown:

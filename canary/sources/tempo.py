@@ -36,7 +36,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from canary.samples import Backend, BackendError, BackendErrorKind, Pair, QueryRecord, Target, TraceSample, Workload
-from canary.sources import traceql
+from canary.sources import limits, traceql
 from canary.sources.base import BatchResult
 
 INSTANT_PATH = "/api/metrics/query"
@@ -102,7 +102,8 @@ class _JobMetrics(_Shape):
 class _InstantAnswer(_Shape):
     series: list[_InstantSeries] = []
     """Absent when nothing matched."""
-    metrics: _JobMetrics = _JobMetrics()
+    metrics: _JobMetrics | None = None
+    """Always present in Tempo's answers, even with no series; an answer without it is not Tempo's."""
     status: str | None = None
     message: str | None = None
 
@@ -172,8 +173,12 @@ SeriesKey = _SeriesKey
 class TempoSource:
     """Implements `canary.sources.base.TraceSource` over Tempo's HTTP API."""
 
-    def __init__(self, settings: TempoSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: TempoSettings, clock: Callable[[], float] = time.time,
+        max_body_bytes: int = limits.MAX_BODY_BYTES,
+    ) -> None:
         self.settings = settings
+        self.max_body_bytes = max_body_bytes
         self._clock = clock
         headers = {"Accept": "application/json"}
         if settings.tenant:
@@ -215,27 +220,47 @@ class TempoSource:
             by_window.setdefault(max(1, round(target.window)), []).append(target)
         values: dict[str, Pair[TraceSample]] = {}
         records: list[QueryRecord] = []
+        errors: dict[str, BackendError] = {}
         for seconds, group in sorted(by_window.items()):
-            start, stop = self.window(end, seconds)
-            rates: list[dict[_SeriesKey, float]] = []
-            for errors in (False, True):
-                query = traceql.rate_query(group, errors=errors)
-                began = time.monotonic()
-                try:
-                    series = self._instant(query, start, stop)
-                except _Failure as failure:
-                    records.append(self._record(query, began, 0, failure.error))
-                    return BatchResult(error=failure.error, queries=tuple(records))
-                records.append(self._record(query, began, len(series)))
-                rates.append(series)
-            all_rates, error_rates = rates
-            by = traceql.group_by(group)
-            for target in group:
+            try:
+                values.update(self._fetch_group(seconds, group, end, records))
+            except _Failure as failure:
+                errors.update({target.key: failure.error for target in group})
+        if errors and len(by_window) == 1:
+            return BatchResult(error=next(iter(errors.values())), queries=tuple(records))
+        return BatchResult(values=values, target_errors=errors, queries=tuple(records))
+
+    def _fetch_group(
+        self, seconds: int, group: list[Target], end: datetime, records: list[QueryRecord]
+    ) -> dict[str, Pair[TraceSample]]:
+        """The query pair of one window; a _Failure spoils this window's targets only."""
+        start, stop = self.window(end, seconds)
+        rates: list[dict[_SeriesKey, float]] = []
+        queries: list[str] = []
+        for errors in (False, True):
+            query = traceql.rate_query(group, errors=errors)
+            queries.append(query)
+            began = time.monotonic()
+            try:
+                series = self._instant(query, start, stop)
+            except _Failure as failure:
+                records.append(self._record(query, began, 0, failure.error))
+                raise
+            records.append(self._record(query, began, len(series)))
+            rates.append(series)
+        all_rates, error_rates = rates
+        by = traceql.group_by(group)
+        values: dict[str, Pair[TraceSample]] = {}
+        for target in group:
+            try:
                 values[target.key] = Pair(
                     canary=_sample(all_rates, error_rates, (target.canary,), by, stop - start),
                     baseline=_sample(all_rates, error_rates, target.baseline, by, stop - start),
                 )
-        return BatchResult(values=values, queries=tuple(records))
+            except ValueError as exc:
+                reason = f"GET {INSTANT_PATH}: {exc}"
+                raise _Failure(self._error(queries[1], BackendErrorKind.MALFORMED, reason)) from None
+        return values
 
     def example_failing_traces(
         self, target: Target, end: datetime, limit: int = 5
@@ -319,44 +344,84 @@ class TempoSource:
                     f"GET {INSTANT_PATH}: partial result: {answer.message or 'no reason'}",
                 )
             )
-        jobs = answer.metrics
+        if answer.metrics is None and "series" not in answer.model_fields_set:
+            reason = f"GET {INSTANT_PATH}: answer has neither series nor metrics: not a Tempo metrics answer"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+        jobs = answer.metrics or _JobMetrics()
         if jobs.completedJobs < jobs.totalJobs:
             reason = f"GET {INSTANT_PATH}: incomplete result: {jobs.completedJobs} of {jobs.totalJobs} jobs completed"
             raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
         rates: dict[_SeriesKey, float] = {}
         for index, series in enumerate(answer.series):
             key = tuple(sorted((label.key, label.value.text()) for label in series.labels))
-            if not math.isfinite(series.value) or series.value < 0:
+            if not limits.plausible(series.value):
                 reason = (
                     f"GET {INSTANT_PATH}: series[{index}] {dict(key)} value is {series.value!r}, expected a rate >= 0"
                 )
                 raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
             rates[key] = rates.get(key, 0.0) + series.value
+            if not limits.plausible(rates[key]):
+                reason = f"GET {INSTANT_PATH}: series {dict(key)} sum to {rates[key]!r}, not a plausible rate"
+                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
         return rates
 
     def _get(self, path: str, params: dict[str, str], query: str, shape: type[A]) -> A:
+        """One GET within the query's (and tick's) deadline and the body cap; a 429 (or 503 with
+        Retry-After) is waited out once when the wait fits in the deadline, else reported as rate limited."""
         where = f"GET {path}"
+        deadline = limits.query_deadline(self.settings.timeout_seconds)
+        for attempt in (1, 2):
+            status, reason_phrase, body, wait = self._fetch(path, params, query, deadline)
+            if status == 429 or (status == 503 and wait is not None):
+                honoured = wait is not None and wait <= limits.MAX_RETRY_AFTER and wait < limits.left(deadline)
+                if attempt == 1 and honoured and wait is not None:
+                    time.sleep(wait)
+                    continue
+                after = f", Retry-After {wait:g}s" if wait is not None else ""
+                message = _quote_body(body.decode("utf-8", "replace")) or reason_phrase
+                reason = f"{where}: rate limited: HTTP {status}{after}: {message}"
+                raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
+            break
+        text = body.decode("utf-8", "replace")
+        if status != 200:
+            message = _quote_body(text) or reason_phrase
+            raise _Failure(self._error(query, BackendErrorKind.HTTP, f"{where}: HTTP {status}: {message}"))
         try:
-            response = self._client.get(path, params=params)
+            parsed: Any = limits.loads(body)
+        except ValueError as exc:
+            reason = f"{where}: answer is not JSON ({str(exc)[:100]}): {_quote_body(text)!r}"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
+        try:
+            return shape.model_validate(parsed)
+        except ValidationError as exc:
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, f"{where}: {_shape_error(exc)}")) from None
+        except RecursionError:
+            reason = f"{where}: answer nested too deeply"
+            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
+
+    def _fetch(
+        self, path: str, params: dict[str, str], query: str, deadline: float
+    ) -> tuple[int, str, bytes, float | None]:
+        """(status, reason phrase, body, Retry-After seconds); failures and broken bounds are a _Failure."""
+        where = f"GET {path}"
+        remaining = limits.left(deadline)
+        late = f"{where}: no answer within {self.settings.timeout_seconds:g}s (or the tick's deadline)"
+        if remaining <= 0:
+            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, late))
+        try:
+            with self._client.stream("GET", path, params=params, timeout=remaining) as response:
+                chunks = response.iter_bytes()
+                body = limits.read_body(lambda: next(chunks, b""), deadline, self.max_body_bytes, where)
+                return (response.status_code, response.reason_phrase, body,
+                        limits.retry_after(response.headers.get("Retry-After")))
+        except limits.LimitExceeded as exc:
+            kind = BackendErrorKind.TIMEOUT if exc.timeout else BackendErrorKind.LIMIT
+            raise _Failure(self._error(query, kind, str(exc))) from None
         except httpx.TimeoutException:
-            reason = f"{where}: no answer within {self.settings.timeout_seconds:g}s"
-            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, reason)) from None
+            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, late)) from None
         except (httpx.HTTPError, UnicodeError) as exc:
             reason = f"{where}: cannot reach {self.settings.url}: {exc}"
             raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
-        if response.status_code != 200:
-            kind = BackendErrorKind.LIMIT if response.status_code == 429 else BackendErrorKind.HTTP
-            message = _quote_body(response.text) or response.reason_phrase
-            raise _Failure(self._error(query, kind, f"{where}: HTTP {response.status_code}: {message}"))
-        try:
-            body: Any = response.json()
-        except ValueError:
-            reason = f"{where}: answer is not JSON: {_quote_body(response.text)!r}"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
-        try:
-            return shape.model_validate(body)
-        except ValidationError as exc:
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, f"{where}: {_shape_error(exc)}")) from None
 
     def _error(self, query: str, kind: BackendErrorKind, reason: str) -> BackendError:
         return BackendError(backend=Backend.TEMPO, query=query, kind=kind, reason=reason)
@@ -389,8 +454,8 @@ def _sample(
     """Spans and error spans of `workloads` (summed); None when Tempo had no server span of theirs.
 
     Tempo's rate is count / window seconds, so count = rate * seconds (rounded to undo float noise).
-    A missing error series is 0 errors. Should late spans make errors exceed all spans between the
-    two queries, the sample is dropped (no data) rather than reported as a wrong rate.
+    A missing error series is 0 errors. Should errors exceed all spans (late spans between the two
+    queries, or a broken backend), ValueError: a backend error, never a wrong rate or a silent gap.
     """
     keys = {key for key in all_rates if any(_matches(key, w, by) for w in workloads)}
     if not keys:
@@ -399,7 +464,10 @@ def _sample(
     error_keys = {key for key in error_rates if any(_matches(key, w, by) for w in workloads)}
     errors = round(sum(error_rates[k] for k in error_keys) * seconds, 6)
     if errors > spans:
-        return None
+        raise ValueError(
+            f"{errors:g} error spans but only {spans:g} spans for {', '.join(str(w) for w in workloads)}: "
+            "the two answers do not fit together"
+        )
     return TraceSample(spans=spans, error_spans=errors)
 
 

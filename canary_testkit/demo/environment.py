@@ -214,7 +214,7 @@ def start_environment(
             mimir_url=prometheus.url, tempo_url=tempo.url, loki_url=loki.url, tempo_end_cutoff_seconds=0,
             kubeconfig=str(controller_kubeconfig),
             listen_host="127.0.0.1", listen_port=metrics_port, resync_seconds=pace.resync,
-            cluster_name="demo", log_format="text",
+            cluster_name="demo", log_format="text", min_interval_seconds=min(5.0, pace.interval),
         )
         what, hint = "the controller", ""
         if metrics_port:

@@ -181,7 +181,7 @@ class Cluster:
     def settings(self, **overrides: Any) -> ControllerSettings:
         values: dict[str, Any] = {
             "mimir_url": self.prometheus.url, "kubeconfig": str(self.controller_kubeconfig), "listen_host": "127.0.0.1",
-            "listen_port": 0, "resync_seconds": 5.0, "log_format": "text", **overrides,
+            "listen_port": 0, "resync_seconds": 5.0, "log_format": "text", "min_interval_seconds": 1.0, **overrides,
         }
         return ControllerSettings(**values)
 
