@@ -10,6 +10,7 @@ process stops is sent by the next process: the controller lists it in `ledger.pe
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -73,6 +74,10 @@ class _Job:
 
 
 _STOP = None
+MAX_WORKERS = 16
+"""Webhook sender threads at most; messages for further URLs wait for one to be free."""
+WORKER_IDLE = 5.0
+"""Seconds a sender thread stays without work before it ends."""
 
 
 class Notifier:
@@ -90,6 +95,7 @@ class Notifier:
         on_delivered: OnDelivered | None = None,
         registry: CollectorRegistry = REGISTRY,
         slack_api_url: str = "https://slack.com/api",
+        max_workers: int = MAX_WORKERS,
     ) -> None:
         self.ledger = ledger
         self.render = render or RenderSettings()
@@ -110,6 +116,10 @@ class Notifier:
         self._inflight: set[str] = set()
         self._unfinished = 0
         self._workers: dict[str, _Worker] = {}
+        self.max_workers = max_workers
+        """Sender threads at most (one per webhook URL in use; each leaves after WORKER_IDLE idle seconds)."""
+        self._worker_numbers = itertools.count()
+        self._waiting: collections.deque[tuple[str, str, str | None, _Job]] = collections.deque()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="notify-dispatcher", daemon=True)
 
     # -- public API --------------------------------------------------------------------------
@@ -220,11 +230,28 @@ class Notifier:
             url, token = f"{self.slack_api_url}/chat.postMessage", url
         key = url if token is None else f"{url} {token}"
         with self._lock:
-            self._inflight.add(job.key)
-            worker = self._workers.get(key)
-            if worker is None:
-                worker = self._workers[key] = _Worker(self, url, len(self._workers), token)
-        worker.queue.put(job)
+            if not self._assign(key, url, token, job):
+                self._waiting.append((key, url, token, job))  # every sender is busy with another webhook
+
+    def _assign(self, key: str, url: str, token: str | None, job: _Job) -> bool:
+        """Hand `job` to the sender of `key`, starting one if fewer than max_workers run (lock held)."""
+        worker = self._workers.get(key)
+        if worker is None and len(self._workers) >= self.max_workers:
+            return False
+        self._inflight.add(job.key)
+        if worker is None:
+            worker = self._workers[key] = _Worker(self, key, url, next(self._worker_numbers), token)
+        worker.queue.put(job)  # under the lock: an idle worker leaves only with an empty queue
+        return True
+
+    def _assign_waiting(self) -> None:
+        """A sender left: hand waiting messages out, in order, while senders are free (lock held)."""
+        still: collections.deque[tuple[str, str, str | None, _Job]] = collections.deque()
+        while self._waiting:
+            key, url, token, job = self._waiting.popleft()
+            if not self._assign(key, url, token, job):
+                still.append((key, url, token, job))
+        self._waiting = still
 
     def _url(self, destination: Destination) -> str:
         if destination.url is not None:
@@ -288,10 +315,13 @@ class Notifier:
 
 
 class _Worker:
-    """One thread per webhook URL: sends its queue in order, at most one request per min_interval."""
+    """One thread per webhook URL in use (at most MAX_WORKERS): sends its queue in order, at most one request
+    per min_interval, and ends after WORKER_IDLE seconds without work."""
 
-    def __init__(self, notifier: Notifier, url: str, number: int, token: str | None = None) -> None:
+    def __init__(self, notifier: Notifier, key: str, url: str, number: int, token: str | None = None) -> None:
         self.notifier = notifier
+        self.key = key
+        """Where this sender is filed in the notifier (the URL, with the bot token for chat.postMessage)."""
         self.url = url
         self.token = token
         self.masked = mask_url(url)
@@ -303,18 +333,34 @@ class _Worker:
 
     def _loop(self) -> None:
         n = self.notifier
+        idle_since = time.monotonic()
         while not n._stop.is_set():
             try:
                 job = self.queue.get(timeout=0.5)
             except queue.Empty:
+                if time.monotonic() - idle_since >= WORKER_IDLE and self._retire():
+                    return
                 continue
             if job is None:
                 return
+            idle_since = time.monotonic()
             try:
                 self._send(job)
             except Exception as exc:  # a bug must not silently stop this webhook's queue
                 log.exception("notifier: sending %s failed unexpectedly", job.key)
                 n._fail(job, f"{job.destination.label} {self.masked}: internal error {type(exc).__name__}")
+            if n._waiting and self._retire():  # others wait for a sender: make room at once
+                return
+
+    def _retire(self) -> bool:
+        """Leave when idle and nothing was queued meanwhile, so threads do not pile up per URL ever used."""
+        n = self.notifier
+        with n._lock:
+            if not self.queue.empty() or n._workers.get(self.key) is not self:
+                return False
+            del n._workers[self.key]
+            n._assign_waiting()
+            return True
 
     def _answer(self, job: _Job) -> Answer:
         policy = self.notifier.policy
