@@ -118,6 +118,8 @@ class Informer:
 
         self._lock = threading.Lock()
         self._cache: dict[Key, JsonObject] = {}
+        self._by_namespace: dict[str, dict[str, JsonObject]] = {}
+        """The same objects by namespace, so listing one namespace costs its size, not the cache's."""
         self._synced_scopes: set[str | None] = set()
         self._synced = threading.Event()
         self._stopping = threading.Event()
@@ -181,10 +183,27 @@ class Informer:
             return self._cache.get((namespace, name))
 
     def list(self, namespace: str | None = None) -> Objects:
-        """Cached objects sorted by namespace and name, optionally of one namespace."""
+        """Cached objects sorted by namespace and name, optionally of one namespace (then O(its size))."""
         with self._lock:
-            items = sorted(self._cache.items())
-        return [obj for (ns, _), obj in items if namespace is None or ns == namespace]
+            if namespace is not None:
+                return [obj for _, obj in sorted((self._by_namespace.get(namespace) or {}).items())]
+            items = list(self._cache.items())
+        items.sort(key=lambda item: item[0])
+        return [obj for _, obj in items]
+
+    def _put(self, key: Key, obj: JsonObject) -> None:
+        """Store under the lock."""
+        self._cache[key] = obj
+        self._by_namespace.setdefault(key[0], {})[key[1]] = obj
+
+    def _drop(self, key: Key) -> None:
+        """Remove under the lock."""
+        self._cache.pop(key, None)
+        names = self._by_namespace.get(key[0])
+        if names is not None:
+            names.pop(key[1], None)
+            if not names:
+                del self._by_namespace[key[0]]
 
     # -- reflector ---------------------------------------------------------------------------------
 
@@ -248,13 +267,16 @@ class Informer:
     def _replace(self, scope: str | None, items: Objects) -> None:
         fresh = {object_key(obj): obj for obj in items}
         with self._lock:
-            old = {k: v for k, v in self._cache.items() if scope is None or k[0] == scope}
+            if scope is None:
+                old = dict(self._cache)
+            else:
+                old = {(scope, name): obj for name, obj in (self._by_namespace.get(scope) or {}).items()}
             for key in old.keys() - fresh.keys():
-                del self._cache[key]
+                self._drop(key)
                 self._queue.put(("DELETED", old[key]))
             for key, obj in fresh.items():
                 prev = old.get(key)
-                self._cache[key] = obj
+                self._put(key, obj)
                 if prev is None:
                     self._queue.put(("ADDED", obj))
                 elif resource_version(prev) != resource_version(obj):
@@ -325,9 +347,9 @@ class Informer:
         key = object_key(obj)
         with self._lock:
             if kind == "DELETED":
-                self._cache.pop(key, None)
+                self._drop(key)
             else:
-                self._cache[key] = obj
+                self._put(key, obj)
             self._queue.put((kind, obj))
         return new_rv or rv
 
