@@ -242,14 +242,19 @@ def _http_error(exc: PrometheusApiClientException) -> tuple[BackendErrorKind, st
     return _http_problem(int(match.group(1)), body)
 
 
-def _http_problem(status: int, body: str) -> tuple[BackendErrorKind, str]:
-    """Kind and reason of a non-200 answer: Mimir's limit id or the API's `error` text, quoted short."""
+def _body_detail(body: str) -> str:
+    """The API's `error` text, or the body, on one short line."""
     try:
         parsed = limits.loads(body[:100_000])
         detail = str(parsed.get("error") or body) if isinstance(parsed, dict) else body
     except ValueError:
         detail = body
-    detail = " ".join(detail[:2000].split())[:300] or "(empty body)"
+    return " ".join(detail[:2000].split())[:300] or "(empty body)"
+
+
+def _http_problem(status: int, body: str) -> tuple[BackendErrorKind, str]:
+    """Kind and reason of a non-200 answer: Mimir's limit id or the API's `error` text, quoted short."""
+    detail = _body_detail(body)
     limit = _MIMIR_ERROR_ID.search(body[:100_000])
     if limit:
         return BackendErrorKind.LIMIT, f"HTTP {status}, Mimir limit {limit.group(0)}: {detail}"
@@ -302,7 +307,8 @@ class MimirSource:
             headers=headers,
             disable_ssl=not settings.verify_tls,
             # One quick reconnect; never re-send a query that timed out or failed (the next tick will).
-            retry=Retry(total=2, connect=1, read=False, status=0, other=0, redirect=3, backoff_factor=0.1),
+            retry=Retry(total=2, connect=1, read=False, status=0, other=0, redirect=3, backoff_factor=0.1,
+                        raise_on_status=False),  # a 429/503 comes back as an answer: see _query_api
             auth=auth,
             session=session,
             timeout=settings.timeout_seconds,  # requests takes float seconds
@@ -510,7 +516,7 @@ class MimirSource:
                     log.info("Mimir %s; retrying once within the deadline", reason)
                     time.sleep(wait)
                     continue
-                _, detail = _http_problem(status, body.decode("utf-8", "replace"))
+                detail = _body_detail(body.decode("utf-8", "replace"))
                 raise _Failure(self._error(query, BackendErrorKind.LIMIT, f"{reason}: {detail}"))
             break
         text = body.decode("utf-8", "replace")
