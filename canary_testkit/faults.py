@@ -58,6 +58,8 @@ class Fault(StrEnum):
     """A 200 with `{}`."""
     ERRORS_EXCEED = "errors-exceed"
     """More errors than requests (spans)."""
+    NO_SERIES = "no-series"
+    """A healthy answer without any series (nothing matched)."""
     DELAY = "delay"
     """A healthy answer after `delay` seconds."""
 
@@ -84,6 +86,10 @@ class FaultConfig:
     delay: float = 0.0
     upstream: str | None = None
     """Prometheus base URL to proxy healthy `/api/v1/query` answers from."""
+    only_matching: str | None = None
+    """Apply the fault only to queries containing this text; the others are answered healthily."""
+    raw: bytes | None = None
+    """Answer every query with this 200 body instead (fuzzing)."""
 
 
 class FaultServer:
@@ -132,7 +138,7 @@ class FaultServer:
         signal = "buckets" if ", le)" in query or ", le," in query else (
             "errors" if "5.." in query or "STATUS_CODE_ERROR" in query else "requests")
         rows: list[dict[str, Any]] = []
-        for w in config.workloads:
+        for w in [] if config.fault is Fault.NO_SERIES else config.workloads:
             labels = {"k8s_namespace_name": w.namespace, "k8s_deployment_name": w.deployment}
             if w.replicaset:
                 labels["k8s_replicaset_name"] = w.replicaset
@@ -159,7 +165,7 @@ class FaultServer:
     def _tempo(self, query: str, config: FaultConfig, seconds: float) -> dict[str, Any]:
         errors_query = "status = error" in query
         series = []
-        for w in config.workloads:
+        for w in [] if config.fault is Fault.NO_SERIES else config.workloads:
             labels = [{"key": "resource.k8s.namespace.name", "value": {"stringValue": w.namespace}},
                       {"key": "resource.k8s.deployment.name", "value": {"stringValue": w.deployment}}]
             if w.replicaset:
@@ -175,7 +181,9 @@ class FaultServer:
             series.append({"labels": labels, "value": value})
         if config.fault is Fault.EMPTY_OBJECT:
             return {}
-        body: dict[str, Any] = {"series": series, "metrics": {"completedJobs": 1, "totalJobs": 1}}
+        body: dict[str, Any] = {"metrics": {"completedJobs": 1, "totalJobs": 1}}
+        if series:  # like Tempo: no `series` key at all when nothing matched
+            body["series"] = series
         if config.fault is Fault.PARTIAL:
             body.update(status="PARTIAL", message="query exceeded max series")
         return body
@@ -202,6 +210,8 @@ class FaultServer:
                 query = (params.get("query") or params.get("q") or [""])[0]
                 with server._lock:
                     config = server._config
+                    if config.only_matching is not None and config.only_matching not in query:
+                        config = FaultConfig(workloads=config.workloads, upstream=config.upstream)
                     server.requests.append((self.command, path, query))
                     limited = config.fault is Fault.RATE_LIMITED and server._rate_limited < config.rate_limited_times
                     if limited:
@@ -214,6 +224,9 @@ class FaultServer:
             def _fault(self, config: FaultConfig, limited: bool, path: str, query: str,
                        params: dict[str, list[str]]) -> None:
                 fault = config.fault
+                if config.raw is not None:
+                    self._send(200, config.raw)
+                    return
                 if limited:
                     self._send(429, b"too many outstanding requests", {"Retry-After": str(config.retry_after)})
                     return
