@@ -96,6 +96,7 @@ class Notifier:
         registry: CollectorRegistry = REGISTRY,
         slack_api_url: str = "https://slack.com/api",
         max_workers: int = MAX_WORKERS,
+        worker_idle: float = WORKER_IDLE,
     ) -> None:
         self.ledger = ledger
         self.render = render or RenderSettings()
@@ -117,7 +118,8 @@ class Notifier:
         self._unfinished = 0
         self._workers: dict[str, _Worker] = {}
         self.max_workers = max_workers
-        """Sender threads at most (one per webhook URL in use; each leaves after WORKER_IDLE idle seconds)."""
+        """Sender threads at most (one per webhook URL in use; each leaves after `worker_idle` idle seconds)."""
+        self.worker_idle = worker_idle
         self._worker_numbers = itertools.count()
         self._waiting: collections.deque[tuple[str, str, str | None, _Job]] = collections.deque()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="notify-dispatcher", daemon=True)
@@ -316,7 +318,7 @@ class Notifier:
 
 class _Worker:
     """One thread per webhook URL in use (at most MAX_WORKERS): sends its queue in order, at most one request
-    per min_interval, and ends after WORKER_IDLE seconds without work."""
+    per min_interval, and ends after `worker_idle` seconds without work."""
 
     def __init__(self, notifier: Notifier, key: str, url: str, number: int, token: str | None = None) -> None:
         self.notifier = notifier
@@ -336,9 +338,9 @@ class _Worker:
         idle_since = time.monotonic()
         while not n._stop.is_set():
             try:
-                job = self.queue.get(timeout=0.5)
+                job = self.queue.get(timeout=min(0.5, n.worker_idle))
             except queue.Empty:
-                if time.monotonic() - idle_since >= WORKER_IDLE and self._retire():
+                if time.monotonic() - idle_since >= n.worker_idle and self._retire():
                     return
                 continue
             if job is None:
