@@ -247,9 +247,12 @@ class Reconciler:
         promotes = Action.PROMOTE in decision.actions and mode is Mode.CANARY and baseline is not None
         if promotes and not plan.promote_baseline():
             return decision
-        written = self.deployments.update_deployment(
-            namespace, name, plan.mutate, expect_template_hash=current_hash, max_conflicts=0
-        )
+        try:
+            written = self.deployments.update_deployment(
+                namespace, name, plan.mutate, expect_template_hash=current_hash, max_conflicts=0
+            )
+        except _Stale:
+            return "conflict"
         if written.status == "template-changed":
             return "retry"
         if written.status == "conflict":
@@ -296,6 +299,10 @@ class Reconciler:
                 self.on_decision(deployment, decision, status, outcome)
             except Exception:
                 log.exception("decision hook failed for %s/%s", ns, name)
+
+
+class _Stale(Exception):
+    """The Deployment changed between the read a decision was made on and the write."""
 
 
 def _floored(spec: ServiceSLOSpec, min_interval: float) -> ServiceSLOSpec:
@@ -423,7 +430,10 @@ class _Plan:
         return True
 
     def mutate(self, fresh: Obj) -> Obj | None:
-        """Applied to a fresh read of the Deployment inside the guarded update."""
+        """Applied to a fresh read of the Deployment inside the guarded update; a Deployment changed since
+        the read the decision was made on is never written with that decision (_Stale: decide again)."""
+        if meta(fresh).get("resourceVersion") != meta(self.deployment).get("resourceVersion"):
+            raise _Stale
         d = copy.deepcopy(fresh)
         for action in self.decision.actions:
             self._apply(action, d)
