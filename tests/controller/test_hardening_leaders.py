@@ -26,7 +26,7 @@ def test_leadership_lost_mid_tick_writes_nothing(env: Cluster) -> None:
     env.slo(ns, "checkout", service="checkout")
     env.deployment(ns, "checkout", "v1", annotations={**ENABLED, "canary.mop.dev/failed-checks": "5"})
     lease = {"leader_elect": True, "lease_duration_seconds": 3, "renew_deadline_seconds": 2,
-             "retry_period_seconds": 0.3, "lease_namespace": ns, "lease_name": "fence"}
+             "retry_period_seconds": 0.3, "lease_namespace": env.identity.namespace, "lease_name": "fence"}
     with FaultServer(FaultConfig(upstream=env.prometheus.url)) as mimir, \
             env.controller(identity="a", mimir_url=mimir.url, **lease) as app:
         env.wait_phase(ns, "checkout", "Succeeded")
@@ -35,7 +35,7 @@ def test_leadership_lost_mid_tick_writes_nothing(env: Cluster) -> None:
         asked = len(mimir.requests)
         wait_for("a check's query held by the backend", lambda: len(mimir.requests) > asked, timeout=10, every=0.02)
         before, writes = env.status(ns, "checkout"), env.writes_to(ns, "checkout")
-        env.sim.patch("coordination.k8s.io/v1", "leases", ns, "fence",
+        env.sim.patch("coordination.k8s.io/v1", "leases", env.identity.namespace, "fence",
                       {"spec": {"holderIdentity": "b", "leaseDurationSeconds": 600}})
         wait_for("leadership lost", lambda: not app.runtime.is_leader, timeout=5, every=0.05)
         time.sleep(3.5)  # the held queries come back: the tick's decisions must not be written

@@ -290,15 +290,14 @@ def test_annotations_scale_and_pause_helpers(sim: KubeSim, deployments: Deployme
 
 
 
-def test_a_write_fence_that_says_no_refuses_every_write(sim: KubeSim, api: ApiClient, created: dict) -> None:
-    """Leadership lost: the fence is asked right before the PUT, and nothing is sent."""
-    leading = [True]
-    fenced = Deployments(api, fence=lambda: leading[0])
-    leading[0] = False
+def test_a_write_fence_that_says_no_refuses_every_write(sim: KubeSim, created: dict) -> None:
+    """Leadership lost: the fence is asked right before the write, and nothing is sent."""
+    leading = [False]
+    fenced = Deployments(sim.api_client(install_controller_identity(sim).token), fence=lambda: leading[0])
     sim.clear_requests()
     outcome = fenced.update_deployment("default", "web", set_image("web:2"), expect_template_hash=None)
     annotated = fenced.patch_annotations("default", "web", {"x": "y"})
     assert (outcome.status, annotated.status) == ("fenced", "fenced") and "no longer leads" in outcome.reason
-    assert puts(sim) == 0 and image_of(sim) == "web:1"
+    assert writes(sim) == 0 and image_of(sim) == "web:1"
     leading[0] = True
     assert fenced.update_deployment("default", "web", set_image("web:2"), expect_template_hash=None).status == "written"
