@@ -7,7 +7,6 @@ import pytest
 
 from canary.config.loader import load_configmap, parse_documents
 from canary.controller.annotations import AnnotationError, parse_annotations
-from canary.controller.metrics import ControllerMetrics
 from canary.controller.slostore import SLOStore
 from canary.controller.status import read_status
 from canary.sources.promql import template_problems
@@ -130,13 +129,3 @@ def test_annotations_validate_names_digits_and_intervals(annotations: dict[str, 
 def test_a_hostile_status_annotation_is_unreadable_with_a_reason_never_an_exception(raw: str) -> None:
     status, problem = read_status({"canary.mop.dev/status": raw})
     assert status is None and problem is not None and "canary.mop.dev/status" in problem
-
-
-def test_metric_label_sets_of_a_deleted_deployment_are_removed() -> None:
-    metrics = ControllerMetrics()
-    metrics.rollbacks.labels(namespace="shop", deployment="checkout", action="undo").inc()
-    metrics.promotions.labels(namespace="shop", deployment="checkout").inc()
-    metrics.promotions.labels(namespace="shop", deployment="cart").inc()
-    metrics.forget_deployment("shop", "checkout")
-    labels = [s.labels for m in metrics.registry.collect() for s in m.samples if "deployment" in s.labels]
-    assert labels and all(label["deployment"] == "cart" for label in labels)
