@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from canary.config.slo import API_VERSION, KIND, ServiceSLO
+from canary.config.slo import API_VERSION, KIND, MetricsPreset, ServiceSLO
 
 SLO_CONFIGMAP_LABEL = "canary.mop.dev/slo-config"
 
@@ -135,6 +135,16 @@ def _load_all(text: str, source: str) -> tuple[list[tuple[int, Any]], list[Confi
     return docs, errors
 
 
+def _query_problems(slo: ServiceSLO) -> list[tuple[str, str]]:
+    """(field, reason) for custom queries that cannot work (no `$window`, a stray `$`, ...)."""
+    metrics = slo.spec.metrics
+    if metrics.preset is not MetricsPreset.CUSTOM or metrics.queries is None:
+        return []
+    from canary.sources.promql import template_problems  # the query language lives with the sources
+
+    return [(field, reason) for field, _, reason in (p.partition(": ") for p in template_problems(metrics.queries))]
+
+
 def parse_documents(text: str, source: str, default_namespace: str | None = None) -> LoadResult:
     """Parse every YAML document in `text`; documents of other kinds are skipped.
 
@@ -185,6 +195,13 @@ def _parse_document(doc: Any, index: int, source: str, default_namespace: str | 
             result.errors.append(
                 ConfigError(source=source, document=index, object=name, field=_field_path(err["loc"]), reason=reason)
             )
+        return
+    problems = _query_problems(slo)
+    if problems:
+        result.errors.extend(
+            ConfigError(source=source, document=index, object=slo.ref, field="spec.metrics." + field, reason=reason)
+            for field, reason in problems
+        )
         return
     if any(s.ref == slo.ref for s in result.slos):
         result.errors.append(ConfigError(

@@ -243,16 +243,6 @@ class ServiceSLOSpec(_Model):
     notify: Notify = Notify()
     metrics: Metrics = Metrics()
 
-    @model_validator(mode="after")
-    def _usable_queries(self) -> ServiceSLOSpec:
-        if self.metrics.preset is MetricsPreset.CUSTOM and self.metrics.queries is not None:
-            from canary.sources.promql import template_problems  # the query language lives with the sources
-
-            problems = template_problems(self.metrics.queries)
-            if problems:
-                raise ValueError("metrics." + "; metrics.".join(problems))
-        return self
-
 
 class ObjectMeta(_Model):
     model_config = ConfigDict(extra="ignore")
