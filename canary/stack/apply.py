@@ -28,6 +28,10 @@ from canary.stack.render import ref
 
 FIELD_MANAGER: Final = "mop-canary"
 _SERVER_METADATA: Final = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
+# API groups the stack needs from add-ons installed before it, and what to tell the user.
+_PREREQUISITES: Final = {
+    "cert-manager.io": "install cert-manager first: it issues the certificates of the stack's mTLS",
+}
 
 Manifest = dict[str, Any]
 
@@ -138,9 +142,9 @@ class Applier:
         try:
             return self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
         except ResourceNotFoundError:
-            raise ApplyError(
-                ref(obj), f"the cluster serves no {obj['kind']} in {obj['apiVersion']} (is its CRD installed?)"
-            ) from None
+            group = str(obj["apiVersion"]).rpartition("/")[0]
+            hint = _PREREQUISITES.get(group, "is its CRD installed?")
+            raise ApplyError(ref(obj), f"the cluster serves no {obj['kind']} in {obj['apiVersion']} ({hint})") from None
 
     def _get(self, resource: Any, obj: Manifest) -> Manifest | None:
         meta = obj["metadata"]
@@ -173,9 +177,7 @@ class Applier:
         except ApiException as exc:
             raise ApplyError(ref(obj), _rejection(exc)) from None
         old, new = _content(before), _content(after)
-        diff = "".join(
-            difflib.unified_diff(_yaml_lines(old), _yaml_lines(new), fromfile="live", tofile=ref(obj))
-        )
+        diff = "".join(difflib.unified_diff(_yaml_lines(old), _yaml_lines(new), fromfile="live", tofile=ref(obj)))
         change = Change.CREATED if before is None else Change.UNCHANGED if old == new else Change.CONFIGURED
         if self.dry_run and change is Change.CREATED and obj["kind"] == "Namespace":
             self._dry_namespaces.add(obj["metadata"]["name"])
@@ -184,6 +186,8 @@ class Applier:
     def apply(self, objects: list[Manifest], *, wait: bool = True) -> ApplyReport:
         """Apply every object, phase by phase; with `wait`, a phase's workloads must be ready before the next."""
         report = ApplyReport(dry_run=self.dry_run)
+        for obj in objects:  # every kind is served (cert-manager installed, ...) before anything is written
+            self._resource(obj)
         for phase, members in plan(objects):
             self.observer.phase_started(phase, members)
             for obj in members:

@@ -1,5 +1,6 @@
-"""Dependency order for applying the stack: foundations (namespaces, CRDs, RBAC, config, Services),
-then object storage and caches, then the backends, then the pipeline, then Grafana, then the controller."""
+"""Dependency order for applying the stack: foundations (namespaces, CRDs, RBAC, certificates, config,
+Services, NetworkPolicies), then object storage, caches and Tempo's Kafka, then the backends, then the
+pipeline, then Grafana, then the controller."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ FOUNDATION_ORDER: Final = (
     "PriorityClass",
     "ServiceAccount",
     "Secret",
+    "ClusterIssuer",
+    "Issuer",
+    "Certificate",
     "ConfigMap",
     "ClusterRole",
     "ClusterRoleBinding",
@@ -22,12 +26,14 @@ FOUNDATION_ORDER: Final = (
     "RoleBinding",
     "Service",
     "PodDisruptionBudget",
+    "NetworkPolicy",
 )
 
 # app.kubernetes.io/component of a workload -> its phase.
 COMPONENT_PHASE: Final = {
     "storage": "storage",
     "cache": "storage",
+    "queue": "storage",
     "backend": "backends",
     "pipeline": "pipeline",
     "agent": "pipeline",

@@ -128,6 +128,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _r("coordination.k8s.io", "v1", "leases", "Lease"),
     _r("events.k8s.io", "v1", "events", "Event", short_names=("ev",), storage_group=""),
     _r("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), has_status=True),
+    _r("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
     _r(
         "apiextensions.k8s.io",
         "v1",

@@ -32,12 +32,49 @@ PLURALS = {
     "deployments": "Deployment",
     "statefulsets": "StatefulSet",
     "daemonsets": "DaemonSet",
+    "networkpolicies": "NetworkPolicy",
+    "certificates": "Certificate",
+    "clusterissuers": "ClusterIssuer",
 }
+
+
+def cert_manager_crd(kind: str, plural: str, scope: str) -> Manifest:
+    """The part of cert-manager's CustomResourceDefinition a server needs to serve the kind."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.cert-manager.io"},
+        "spec": {
+            "group": "cert-manager.io",
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "subresources": {"status": {}},
+                }
+            ],
+        },
+    }
+
+
+def install_cert_manager(sim: KubeSim) -> None:
+    """What installing cert-manager leaves behind that the stack relies on: its CRDs and namespace."""
+    for kind, plural, scope in [
+        ("Certificate", "certificates", "Namespaced"),
+        ("ClusterIssuer", "clusterissuers", "Cluster"),
+    ]:
+        sim.create(cert_manager_crd(kind, plural, scope))
+    sim.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}})
 
 
 @pytest.fixture
 def sim() -> Iterator[KubeSim]:
     with KubeSim(rollout_step_seconds=0.02) as server:
+        install_cert_manager(server)
         yield server
 
 
@@ -67,12 +104,16 @@ def test_apply_creates_everything_in_dependency_order(sim: KubeSim, dev: list[Ma
     assert max(i for i, (kind, _) in enumerate(order) if kind not in {"Deployment", "StatefulSet", "DaemonSet"}) < min(
         workloads
     )
-    storage = max(position[("StatefulSet", "minio")], position[("Deployment", "memcached")])
-    backends = [position[("StatefulSet", n)] for n in ("tempo", "mimir", "loki")]
+    storage = max(
+        position[(k, n)] for k, n in [("StatefulSet", "minio"), ("Deployment", "memcached"), ("StatefulSet", "kafka")]
+    )
+    backends = [position[("StatefulSet", n)] for n in ("tempo-live-store", "mimir", "loki")]
     pipeline = [position[("StatefulSet", "alloy")], position[("DaemonSet", "obi")]]
     assert storage < min(backends) and max(backends) < min(pipeline)
     assert max(pipeline) < position[("Deployment", "grafana")] == len(order) - 1
-    assert sim.get("apps/v1", "statefulsets", "mop", "tempo")["spec"]["replicas"] == 3
+    assert sim.get("apps/v1", "statefulsets", "mop", "tempo-live-store")["spec"]["replicas"] == 3
+    # certificates and NetworkPolicies come before any pod that mounts or is guarded by them
+    assert max(i for i, (kind, _) in enumerate(order) if kind in {"Certificate", "NetworkPolicy"}) < min(workloads)
     assert sim.get("v1", "configmaps", "mop", "alloy")["data"]["config.alloy"].startswith("logging {")
     # every write was a server-side apply by the mop-canary field manager
     managers = {
@@ -92,13 +133,13 @@ def test_reapply_is_a_no_op_and_a_change_is_reported_configured(
     assert again.counts()[Change.UNCHANGED] == len(dev) and not again.changed
     assert sim.resource_version == version
     changed = copy.deepcopy(dev)
-    tempo = next(o for o in changed if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "tempo")
+    tempo = next(o for o in changed if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "tempo-live-store")
     tempo["spec"]["replicas"] = 5
     report = applier(sim, tmp_path).apply(changed)
     (configured,) = [r for r in report.results if r.change is Change.CONFIGURED]
-    assert configured.ref == "StatefulSet mop/tempo"
+    assert configured.ref == "StatefulSet mop/tempo-live-store"
     assert "-  replicas: 3\n+  replicas: 5" in configured.diff
-    assert sim.get("apps/v1", "statefulsets", "mop", "tempo")["spec"]["replicas"] == 5
+    assert sim.get("apps/v1", "statefulsets", "mop", "tempo-live-store")["spec"]["replicas"] == 5
 
 
 def test_server_dry_run_stores_nothing(sim: KubeSim, dev: list[Manifest], tmp_path: Path) -> None:
@@ -128,6 +169,19 @@ def test_a_server_error_names_the_object(sim: KubeSim, dev: list[Manifest], tmp_
     sim.fail_next("PATCH /api/v1/namespaces/mop/configmaps/tempo", status=500, message="etcdserver: request timed out")
     with pytest.raises(ApplyError, match=r"ConfigMap mop/tempo: rejected by the API server \(500 .*request timed out"):
         applier(sim, tmp_path).apply(copy.deepcopy(dev))
+
+
+def test_without_cert_manager_nothing_is_written_and_the_error_says_what_to_install(
+    dev: list[Manifest], tmp_path: Path
+) -> None:
+    with KubeSim(rollout_step_seconds=0.02) as bare:
+        with pytest.raises(
+            ApplyError,
+            match=r"Certificate mop/alloy: the cluster serves no Certificate in cert-manager.io/v1 "
+            r"\(install cert-manager first",
+        ):
+            applier(bare, tmp_path).apply(copy.deepcopy(dev))
+        assert not [r for r in bare.requests if r.method in {"PATCH", "POST", "PUT"}]
 
 
 def test_an_unknown_kind_is_reported_before_anything_is_written(sim: KubeSim, tmp_path: Path) -> None:
@@ -199,7 +253,7 @@ def test_canary_up_applies_the_stack_then_the_controller_and_diff_sees_nothing_l
     assert f"0 to create, 0 to change, {len(dev)} unchanged" in diff.output
     bigger = runner.invoke(app, ["stack", "diff", "--env", "dev", "--profile", "medium", "--kubeconfig", kubeconfig])
     assert bigger.exit_code == 1
-    assert "StatefulSet mop/tempo" in bigger.output and re.search(r"\+\s+cpu: '6'", bigger.output)
+    assert "StatefulSet mop/tempo-live-store" in bigger.output and re.search(r"\+\s+cpu: '3'", bigger.output)
     dry = runner.invoke(
         app,
         ["stack", "apply", "--env", "dev", "--profile", "medium", "--kubeconfig", kubeconfig, "--dry-run", "server"],
@@ -207,10 +261,10 @@ def test_canary_up_applies_the_stack_then_the_controller_and_diff_sees_nothing_l
     assert dry.exit_code == 0, dry.output
     assert "dry run (server): nothing was stored" in dry.output
     assert (
-        sim.get("apps/v1", "statefulsets", "mop", "tempo")["spec"]["template"]["spec"]["containers"][0]["resources"][
-            "requests"
-        ]["cpu"]
-        == "2"
+        sim.get("apps/v1", "statefulsets", "mop", "tempo-live-store")["spec"]["template"]["spec"]["containers"][0][
+            "resources"
+        ]["requests"]["cpu"]
+        == "1"
     )
     assert ref(controller[0]) == "Namespace mop-canary"
 

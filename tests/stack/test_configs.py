@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from canary.controller.metrics import ControllerMetrics
 from canary.notify.notifier import notifications_counter
+from canary.stack.render import _flatten as flatten
 from canary.stack.render import repo_dir
 from canary_testkit.prometheus import find_binary
 from tests.stack import alloy_syntax
@@ -56,6 +57,12 @@ STACK_METRICS = {
     "cortex_compactor_last_successful_run_timestamp_seconds",  # Mimir
     "loki_distributor_lines_received_total",
     "loki_compactor_apply_retention_last_successful_run_timestamp_seconds",
+    "otelcol_exporter_sent_spans_total",
+    "otelcol_exporter_sent_log_records_total",
+    "prometheus_remote_storage_samples_total",  # the ingestion SLI (Alloy's exporters)
+    "cortex_request_duration_seconds_bucket",
+    "tempo_request_duration_seconds_bucket",
+    "loki_request_duration_seconds_bucket",  # the query latency SLI (each backend's HTTP server)
 }
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"}
 
@@ -93,7 +100,7 @@ def controller_metric_names() -> set[str]:
 def test_every_yaml_config_parses(stacks: dict[Any, list[Manifest]]) -> None:
     for (env, profile), objects in stacks.items():
         for cm in (o for o in objects if o["kind"] == "ConfigMap"):
-            for key, text in cm["data"].items():
+            for key, text in cm.get("data", {}).items():
                 if key.endswith((".yaml", ".yml")):
                     assert isinstance(yaml.safe_load(text), dict), f"{env}/{profile} {cm['metadata']['name']} {key}"
                 elif key.endswith(".json"):
@@ -105,7 +112,9 @@ def _render_snippet(overrides: str) -> list[Manifest]:
     out = json.loads(
         _gojsonnet.evaluate_snippet("test", f"(import 'mop/mop.libsonnet').new({overrides})", jpathdir=[str(lib)])
     )
-    return [obj for component in out.values() for obj in ([component] if "kind" in component else component.values())]
+    objects: list[Manifest] = []
+    flatten(out, "test", objects)
+    return objects
 
 
 @pytest.mark.parametrize(("env", "profile"), COMBINATIONS)
@@ -160,6 +169,8 @@ def test_object_storage_follows_the_provider() -> None:
     assert loki["schema_config"]["configs"][0]["object_store"] == "azure"
     env = find(azure, "StatefulSet", "mimir")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env] == ["STORAGE_ACCOUNT_KEY"]
+    tempo_env = find(azure, "StatefulSet", "tempo-block-builder")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in tempo_env] == ["STORAGE_ACCOUNT_KEY"]
     with pytest.raises(RuntimeError, match=re.escape("storage.provider must be s3, gcs or azure, got ftp")):
         _render_snippet("{env: 'dev', storage: {provider: 'ftp'}}")
 
@@ -178,10 +189,8 @@ def test_dev_ships_its_own_s3_and_the_others_use_the_cloud(stacks: dict[Any, lis
     production = stacks[("production", "large")]
     tempo = yaml.safe_load(find(production, "ConfigMap", "tempo")["data"]["tempo.yaml"])
     assert tempo["storage"]["trace"]["backend"] == "gcs"
-    assert (
-        "env" not in find(production, "StatefulSet", "tempo")["spec"]["template"]["spec"]["containers"][0]
-        or not (find(production, "StatefulSet", "tempo")["spec"]["template"]["spec"]["containers"][0]["env"])
-    )
+    builder = find(production, "StatefulSet", "tempo-block-builder")["spec"]["template"]["spec"]["containers"][0]
+    assert not builder.get("env")
     assert "iam.gke.io/gcp-service-account" in find(production, "ServiceAccount", "tempo")["metadata"]["annotations"]
 
 
@@ -196,10 +205,11 @@ def test_alert_rules_pass_promtool(dev: list[Manifest], tmp_path: Path) -> None:
     path.write_text(rules)
     result = subprocess.run([_promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    names = {r["alert"] for g in yaml.safe_load(rules)["groups"] for r in g["rules"]}
+    names = {r["alert"] for g in yaml.safe_load(rules)["groups"] for r in g["rules"] if "alert" in r}
     assert {"MopTraceIngestionFailing", "MopSpansDropped", "MopMimirCompactorStuck"} <= names
+    recorded = {r["record"] for g in yaml.safe_load(rules)["groups"] for r in g["rules"] if "record" in r}
     used = {m for g in yaml.safe_load(rules)["groups"] for r in g["rules"] for m in metric_names(r["expr"])}
-    assert used <= STACK_METRICS, used - STACK_METRICS
+    assert used <= STACK_METRICS | recorded, used - STACK_METRICS - recorded
 
 
 @pytest.mark.prometheus
@@ -261,7 +271,7 @@ def test_datasources_have_fixed_uids_and_correlations(dev: list[Manifest]) -> No
     assert tempo["tracesToMetrics"]["datasourceUid"] == "mop-mimir"
     assert tempo["serviceMap"]["datasourceUid"] == "mop-mimir"
     assert sources["mop-mimir"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "mop-tempo"
-    derived = sources["mop-loki"]["jsonData"]["derivedFields"][0]
+    derived = sources["mop-loki"]["jsonData"]["derivedFields"][1]
     assert derived["datasourceUid"] == "mop-tempo" and derived["url"] == "${__value.raw}"
     assert re.search(derived["matcherRegex"], 'msg="boom" trace_id=4bf92f3577b34da6a3ce929d0e0e4736').group(1) == (
         "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -297,9 +307,16 @@ def _substitute(expr: str) -> str:
 
 def test_dashboards_reference_provisioned_datasources_and_real_metrics(dev: list[Manifest]) -> None:
     dashboards = _dashboards(dev)
-    assert {d["title"] for d in dashboards.values()} == {"Canary analysis", "Service RED", "MOP health"}
+    assert {d["title"] for d in dashboards.values()} == {"Canary analysis", "Service RED", "MOP health", "MOP SLOs"}
     controller = controller_metric_names()
-    known = {"canary-analysis.json": controller, "service-red.json": OBI_METRICS, "mop-health.json": STACK_METRICS}
+    rules = yaml.safe_load(find(dev, "ConfigMap", "mimir-rules")["data"]["mop-pipeline.yaml"])
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    known = {
+        "canary-analysis.json": controller,
+        "service-red.json": OBI_METRICS,
+        "mop-health.json": STACK_METRICS,
+        "mop-slo.json": STACK_METRICS | recorded,
+    }
     for file, dashboard in dashboards.items():
         assert set(_datasource_uids(dashboard)) <= DATASOURCE_UIDS, file
         assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])

@@ -16,13 +16,35 @@ WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 PLAN = {
     "obi": (200, 256),
     "alloy": (1000, 2048),
-    "tempo": (2000, 4096),
+    "tempo-distributor": (500, 1024),
+    "tempo-live-store": (1000, 4096),
+    "tempo-block-builder": (1000, 2048),
+    "tempo-metrics-generator": (500, 2048),
+    "tempo-query-frontend": (500, 1024),
+    "tempo-querier": (1000, 2048),
+    "tempo-backend-scheduler": (100, 256),
+    "tempo-backend-worker": (500, 1024),
+    "kafka": (1000, 2048),
     "mimir": (2000, 4096),
     "loki": (2000, 4096),
     "grafana": (500, 1024),
 }
 FACTOR = {"small": 1, "medium": 3, "large": 10}
-REPLICAS = {"alloy": 3, "tempo": 3, "mimir": 3, "loki": 3, "grafana": 2}
+REPLICAS = {
+    "alloy": 3,
+    "tempo-distributor": 3,
+    "tempo-live-store": 3,
+    "tempo-block-builder": 3,
+    "tempo-metrics-generator": 3,
+    "tempo-query-frontend": 2,
+    "tempo-querier": 3,
+    "tempo-backend-scheduler": 1,
+    "tempo-backend-worker": 3,
+    "kafka": 3,
+    "mimir": 3,
+    "loki": 3,
+    "grafana": 2,
+}
 
 
 def cpu_millicores(q: str) -> int:
@@ -109,7 +131,9 @@ def test_obi_gets_the_ebpf_capabilities_and_nothing_more(dev: list[Manifest]) ->
         (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
     }
     assert granted == {
-        (g, r, v) for g, r in [("", "pods"), ("", "nodes"), ("apps", "replicasets")] for v in ("get", "list", "watch")
+        (g, r, v)
+        for g, r in [("", "pods"), ("", "nodes"), ("", "services"), ("apps", "replicasets")]
+        for v in ("get", "list", "watch")
     }
 
 
@@ -195,7 +219,8 @@ def test_every_endpoint_a_config_names_is_a_service_with_that_port(
     outside = {(s, ns) for s, ns, _ in named if ns != "mop"}
     assert outside == ({("traces-archive", "observability")} if env == "production" else set())
     for needed in [
-        ("tempo", "mop", "4317"),
+        ("tempo-distributor", "mop", "4317"),
+        ("kafka", "mop", "9093"),
         ("mimir", "mop", "8080"),
         ("loki", "mop", "3100"),
         ("alloy", "mop", "4317"),

@@ -1,7 +1,9 @@
 // Alloy (StatefulSet, 3 clustered replicas): the telemetry pipeline.
-//   OTLP in -> trace-ID load balancing over the replicas -> Kubernetes attributes -> tail (or probabilistic)
-//   sampling -> Tempo (+ extra destinations); OTLP metrics and scraped /metrics (every annotated pod,
-//   sharded by clustering) -> cost filter -> Mimir remote write (+ extra URLs); OTLP logs and pod logs -> Loki.
+//   OTLP in (mTLS) -> Kubernetes attributes -> span metrics of every span (before sampling) and
+//   trace-ID load balancing over the replicas -> tail (or probabilistic) sampling, keeping 100% of the
+//   workloads under canary analysis -> Tempo (+ extra destinations); OTLP metrics, span metrics and
+//   scraped /metrics (every annotated pod, sharded by clustering) -> cost filter -> Mimir remote write
+//   (+ extra URLs); OTLP logs and pod logs -> Loki. Every hop inside the stack is mTLS.
 local config = import 'config.libsonnet';
 local k = import 'k.libsonnet';
 
@@ -19,6 +21,32 @@ function(cfg) {
   local sampler = if a.sampling == 'tail' then 'otelcol.processor.tail_sampling.default'
   else if a.sampling == 'probabilistic' then 'otelcol.processor.probabilistic_sampler.default'
   else error 'alloy.sampling must be tail or probabilistic, got %s' % a.sampling,
+
+  local tls = (import 'tls.libsonnet')(cfg),
+  // Client TLS blocks of each Alloy component family, checking the server's name.
+  local otelTls(service) = |||
+    tls {
+          ca_file     = %(ca)s
+          cert_file   = %(cert)s
+          key_file    = %(key)s
+          server_name = %(server)s
+        }
+  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) },
+  local promTls(service) = |||
+    tls_config {
+        ca_file     = %(ca)s
+        cert_file   = %(cert)s
+        key_file    = %(key)s
+        server_name = %(server)s
+      }
+  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) },
+  local serverTls = |||
+    tls {
+          cert_file      = %(cert)s
+          key_file       = %(key)s
+          client_ca_file = %(ca)s
+        }
+  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key) },
 
   local extraTraces = [
     |||
@@ -44,12 +72,29 @@ function(cfg) {
   ],
   local metricWriters = ['prometheus.remote_write.mimir.receiver'] + ['prometheus.remote_write.extra_%d.receiver' % i for i in std.range(0, std.length(a.extraRemoteWrite) - 1)],
 
+  // The analysed set: "namespace/deployment" of every canary and baseline the controller is analysing,
+  // comma-separated, published by the controller in this ConfigMap (canary/sources/sampling.py).
+  local analysedPolicy = |||
+    // 100% of the traces of every workload under canary analysis (the controller's trace error rate
+    // must not be measured on a biased sample).
+      policy {
+        name = "analysed"
+        type = "string_attribute"
+        string_attribute {
+          key    = "mop.workload"
+          values = string.split(coalesce(remote.kubernetes.configmap.sampling.data["workloads"], ""), ",")
+        }
+      }
+  |||,
+
   local samplingBlock = if a.sampling == 'tail' then |||
-    // Tail sampling: a trace is kept when it has an error, is slow, or falls in the probabilistic share.
+    // Tail sampling: a trace is kept when its workload is under analysis, has an error, is slow, or
+    // falls in the probabilistic share.
     otelcol.processor.tail_sampling "default" {
       decision_wait = "10s"
       num_traces    = %(numTraces)d
 
+    %(analysed)s
       policy {
         name = "errors"
         type = "status_code"
@@ -76,8 +121,9 @@ function(cfg) {
         traces = [otelcol.processor.batch.traces.input]
       }
     }
-  ||| % { numTraces: 50000 * factor, slowMs: a.slowTraceMs, percent: a.sampledPercent } else |||
-    // Probabilistic sampling by trace ID (consistent across replicas).
+  ||| % { numTraces: 50000 * factor, slowMs: a.slowTraceMs, percent: a.sampledPercent, analysed: analysedPolicy } else |||
+    // Probabilistic sampling by trace ID (consistent across replicas): independent of a span's status,
+    // so error ratios measured on the kept traces are unbiased.
     otelcol.processor.probabilistic_sampler "default" {
       sampling_percentage = %(percent)d
       output {
@@ -86,57 +132,71 @@ function(cfg) {
     }
   ||| % { percent: a.sampledPercent },
 
+  // Scrapes of the MOP components over mTLS, one per certificate (the server name to check), and one
+  // plain-HTTP scrape of everything else annotated (applications, the canary controller).
+  local secureScrapes = ['alloy', 'tempo', 'mimir', 'loki', 'grafana'],
+  local scrapeOf(component) = |||
+    discovery.relabel "scrape_%(id)s" {
+      targets = discovery.relabel.scrape.output
+      rule {
+        source_labels = ["__meta_kubernetes_namespace", "__meta_kubernetes_pod_label_app_kubernetes_io_instance", "__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+        regex         = %(match)s
+        action        = "keep"
+      }
+    }
+
+    prometheus.scrape "%(id)s" {
+      targets         = discovery.relabel.scrape_%(id)s.output
+      honor_labels    = true
+      scrape_interval = "15s"
+      scheme          = "https"
+      %(tls)s
+      clustering {
+        enabled = true
+      }
+      forward_to = [prometheus.relabel.cost.receiver]
+    }
+  ||| % {
+    id: std.strReplace(component, '-', '_'),
+    match: q('%s;(%s;.*|.*;%s)' % [ns, component, component]),
+    tls: promTls(if component == 'tempo' then 'tempo' else component),
+  },
+
   local alloyConfig = |||
     logging {
       level  = "info"
       format = "json"
     }
 
-    // ---- OTLP from OBI and instrumented applications ----
+    // Alloy's own HTTP server (UI, /metrics, clustering) requires client certificates too.
+    http {
+      tls {
+        cert_file        = %(certFile)s
+        key_file         = %(keyFile)s
+        client_ca_file   = %(caFile)s
+        client_auth_type = "RequireAndVerifyClientCert"
+      }
+    }
+
+    // ---- OTLP from OBI and instrumented applications (mTLS) ----
     otelcol.receiver.otlp "ingress" {
       grpc {
         endpoint = "0.0.0.0:%(otlpGrpc)d"
+        %(serverTls)s
       }
       http {
         endpoint = "0.0.0.0:%(otlpHttp)d"
+        %(serverTls)s
       }
       output {
-        traces  = [otelcol.exporter.loadbalancing.traces.input]
+        traces  = [otelcol.processor.k8sattributes.default.input]
         metrics = [otelcol.processor.k8sattributes.default.input]
         logs    = [otelcol.processor.k8sattributes.default.input]
       }
     }
 
-    // Trace-ID-aware load balancing: every span of a trace lands on the same replica.
-    otelcol.exporter.loadbalancing "traces" {
-      routing_key = "traceID"
-      resolver {
-        dns {
-          hostname = %(headless)s
-          port     = "%(lb)d"
-        }
-      }
-      protocol {
-        otlp {
-          client {
-            tls {
-              insecure = true
-            }
-          }
-        }
-      }
-    }
-
-    otelcol.receiver.otlp "balanced" {
-      grpc {
-        endpoint = "0.0.0.0:%(lb)d"
-      }
-      output {
-        traces = [otelcol.processor.k8sattributes.default.input]
-      }
-    }
-
-    // Kubernetes attribute enrichment (namespace, Deployment, ReplicaSet, pod, node).
+    // Kubernetes attribute enrichment (namespace, Deployment, ReplicaSet, pod, node) on the replica the
+    // sender connected to, BEFORE the load-balancing hop: past it, the connection is another Alloy.
     otelcol.processor.k8sattributes "default" {
       extract {
         metadata = ["k8s.namespace.name", "k8s.deployment.name", "k8s.replicaset.name", "k8s.pod.name", "k8s.node.name"]
@@ -153,10 +213,81 @@ function(cfg) {
         }
       }
       output {
-        traces  = [%(sampler)s.input]
+        traces  = [otelcol.connector.spanmetrics.unsampled.input, otelcol.processor.transform.workload.input]
         metrics = [otelcol.processor.filter.cost.input]
         logs    = [otelcol.processor.batch.logs.input]
       }
+    }
+
+    // Span metrics of EVERY span, computed before any sampling: unbiased RED per Deployment and
+    // ReplicaSet (traces_span_metrics_calls_total{status_code="STATUS_CODE_ERROR", ...}).
+    otelcol.connector.spanmetrics "unsampled" {
+      namespace = "traces.span.metrics"
+      dimension {
+        name = "k8s.namespace.name"
+      }
+      dimension {
+        name = "k8s.deployment.name"
+      }
+      dimension {
+        name = "k8s.replicaset.name"
+      }
+      histogram {
+        explicit {}
+      }
+      exemplars {
+        enabled = true
+      }
+      output {
+        metrics = [otelcol.processor.filter.cost.input]
+      }
+    }
+
+    // mop.workload = "namespace/deployment": what the "analysed" sampling policy matches.
+    otelcol.processor.transform "workload" {
+      error_mode = "ignore"
+      trace_statements {
+        context    = "resource"
+        statements = [`set(attributes["mop.workload"], Concat([attributes["k8s.namespace.name"], attributes["k8s.deployment.name"]], "/"))`]
+      }
+      output {
+        traces = [otelcol.exporter.loadbalancing.traces.input]
+      }
+    }
+
+    // Trace-ID-aware load balancing: every span of a trace lands on the same replica (mTLS).
+    otelcol.exporter.loadbalancing "traces" {
+      routing_key = "traceID"
+      resolver {
+        dns {
+          hostname = %(headless)s
+          port     = "%(lb)d"
+        }
+      }
+      protocol {
+        otlp {
+          client {
+            %(lbTls)s
+          }
+        }
+      }
+    }
+
+    otelcol.receiver.otlp "balanced" {
+      grpc {
+        endpoint = "0.0.0.0:%(lb)d"
+        %(serverTls)s
+      }
+      output {
+        traces = [%(sampler)s.input]
+      }
+    }
+
+    // The analysed set published by the canary controller.
+    remote.kubernetes.configmap "sampling" {
+      namespace      = %(ns)s
+      name           = "mop-canary-sampling"
+      poll_frequency = "10s"
     }
 
     %(samplingBlock)s
@@ -169,9 +300,7 @@ function(cfg) {
     otelcol.exporter.otlp "tempo" {
       client {
         endpoint = %(tempo)s
-        tls {
-          insecure = true
-        }
+        %(tempoTls)s
       }
     }
 
@@ -204,7 +333,7 @@ function(cfg) {
       role = "pod"
     }
 
-    // Every pod annotated prometheus.io/scrape=true: OBI, the MOP components, the canary controller.
+    // Every pod annotated prometheus.io/scrape=true: the MOP components, the canary controller, apps.
     discovery.relabel "scrape" {
       targets = discovery.kubernetes.pods.targets
       rule {
@@ -243,9 +372,19 @@ function(cfg) {
       }
     }
 
-    // honor_labels keeps the k8s_* labels OBI puts on its series.
-    prometheus.scrape "pods" {
-      targets         = discovery.relabel.scrape.output
+    %(secureScrapes)s
+    discovery.relabel "scrape_plain" {
+      targets = discovery.relabel.scrape.output
+      rule {
+        source_labels = ["__meta_kubernetes_pod_annotation_prometheus_io_scheme"]
+        regex         = "https"
+        action        = "drop"
+      }
+    }
+
+    // honor_labels keeps the k8s_* labels applications put on their series.
+    prometheus.scrape "plain" {
+      targets         = discovery.relabel.scrape_plain.output
       honor_labels    = true
       scrape_interval = "15s"
       clustering {
@@ -268,6 +407,7 @@ function(cfg) {
       endpoint {
         url            = %(mimir)s
         send_exemplars = true
+        %(mimirTls)s
       }
       external_labels = { cluster = %(cluster)s }
     }
@@ -280,9 +420,11 @@ function(cfg) {
       }
     }
 
+    // OTLP logs keep trace_id and span_id as Loki structured metadata (trace -> logs in Grafana).
     otelcol.exporter.otlphttp "loki" {
       client {
         endpoint = %(lokiOtlp)s
+        %(lokiOtelTls)s
       }
     }
 
@@ -317,6 +459,7 @@ function(cfg) {
     loki.write "loki" {
       endpoint {
         url = %(lokiPush)s
+        %(lokiTls)s
       }
       external_labels = { cluster = %(cluster)s }
     }
@@ -324,11 +467,12 @@ function(cfg) {
     otlpGrpc: ports.otlpGrpc,
     otlpHttp: ports.otlpHttp,
     lb: ports.lb,
+    ns: q(ns),
     headless: q('alloy-headless.%s.svc.cluster.local' % ns),
     sampler: sampler,
     samplingBlock: samplingBlock,
     traceExporters: list(traceExporters),
-    tempo: q(k.address(ns, 'tempo', 4317)),
+    tempo: q(k.address(ns, 'tempo-distributor', 4317)),
     extraTraces: std.join('\n', extraTraces),
     metricWriters: list(metricWriters),
     mimir: q(k.url(ns, 'mimir', 8080, '/api/v1/push')),
@@ -336,9 +480,34 @@ function(cfg) {
     extraWrites: std.join('\n', extraWrites),
     lokiOtlp: q(k.url(ns, 'loki', 3100, '/otlp')),
     lokiPush: q(k.url(ns, 'loki', 3100, '/loki/api/v1/push')),
+    certFile: q(tls.cert),
+    keyFile: q(tls.key),
+    caFile: q(tls.ca),
+    serverTls: serverTls,
+    lbTls: otelTls('alloy-headless'),
+    tempoTls: otelTls('tempo-distributor'),
+    lokiOtelTls: otelTls('loki'),
+    mimirTls: promTls('mimir'),
+    lokiTls: promTls('loki'),
+    secureScrapes: std.join('\n', [scrapeOf(c) for c in secureScrapes]),
   },
 
-  serviceaccount: k.serviceAccount(name, ns, labels),
+  serviceaccount: k.serviceAccount(name, ns, labels, automountToken=true),
+  certificate: tls.certificate(name, [name, 'alloy-headless'], ['alloy-headless']),
+  // remote.kubernetes.configmap reads the controller's analysed set in this namespace only.
+  role: {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'mop-alloy-sampling', namespace: ns, labels: labels },
+    rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['mop-canary-sampling'], verbs: ['get', 'list', 'watch'] }],
+  },
+  rolebinding: {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'mop-alloy-sampling', namespace: ns, labels: labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mop-alloy-sampling' },
+    subjects: [{ kind: 'ServiceAccount', name: name, namespace: ns }],
+  },
   clusterrole: k.clusterRole('mop-alloy', labels, [
     { apiGroups: [''], resources: ['pods', 'pods/log', 'namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch'] },
@@ -370,6 +539,11 @@ function(cfg) {
           '--storage.path=/var/lib/alloy',
           '--cluster.enabled=true',
           '--cluster.join-addresses=' + k.address(ns, 'alloy-headless', ports.http),
+          '--cluster.enable-tls=true',
+          '--cluster.tls-ca-path=' + tls.ca,
+          '--cluster.tls-cert-path=' + tls.cert,
+          '--cluster.tls-key-path=' + tls.key,
+          '--cluster.tls-server-name=' + tls.serverName('alloy-headless'),
           '--stability.level=generally-available',
         ],
         ports: [
@@ -378,20 +552,23 @@ function(cfg) {
           { name: 'otlp-lb', containerPort: ports.lb },
           { name: 'http', containerPort: ports.http },
         ],
-        readinessProbe: k.httpProbe('/-/ready', 'http', 10),
-        livenessProbe: k.httpProbe('/-/healthy', 'http', 30),
+        // Every port requires a client certificate, which the kubelet cannot present: probes are TCP.
+        readinessProbe: k.tcpProbe('http', 10),
+        livenessProbe: k.tcpProbe('http', 30),
         resources: k.resources(config.plan.alloy, factor),
         securityContext: k.containerSecurity,
         volumeMounts: [
           { name: 'config', mountPath: '/etc/alloy', readOnly: true },
           { name: 'storage', mountPath: '/var/lib/alloy' },
           { name: 'tmp', mountPath: '/tmp' },
+          tls.mount,
         ],
       }],
       volumes: [
         { name: 'config', configMap: { name: name } },
         { name: 'storage', emptyDir: {} },
         { name: 'tmp', emptyDir: {} },
+        tls.volume(name),
       ],
     } + k.spread(selector)),
     [],

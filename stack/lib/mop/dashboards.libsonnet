@@ -1,4 +1,5 @@
-// The three provisioned dashboards. Datasources are referenced by their fixed UIDs (grafana.libsonnet).
+// The provisioned dashboards. Datasources are referenced by their fixed UIDs (grafana.libsonnet).
+local slo = import 'slo.libsonnet';
 local ds = {
   mimir: { type: 'prometheus', uid: 'mop-mimir' },
   tempo: { type: 'tempo', uid: 'mop-tempo' },
@@ -27,7 +28,8 @@ local layout(panels) = std.foldl(
       x: x + p.gridPos.w,
       y: y,
       rowH: if fits then std.max(acc.rowH, p.gridPos.h) else p.gridPos.h,
-      out: acc.out + [p { id: std.length(acc.out) + 1, gridPos: { x: x, y: y, w: p.gridPos.w, h: p.gridPos.h } }],
+      // `:::` makes the hidden size field visible: a `:` override of a `::` field stays hidden.
+      out: acc.out + [p { id: std.length(acc.out) + 1, gridPos::: { x: x, y: y, w: p.gridPos.w, h: p.gridPos.h } }],
     },
   panels,
   { x: 0, y: 0, rowH: 0, out: [] },
@@ -101,6 +103,27 @@ local obi = 'k8s_namespace_name="$namespace", service_name="$service"';
   ], [
     queryVariable('namespace', 'Namespace', 'label_values(http_server_request_duration_seconds_count, k8s_namespace_name)'),
     queryVariable('service', 'Service', 'label_values(http_server_request_duration_seconds_count{k8s_namespace_name="$namespace"}, service_name)'),
+  ]),
+
+  // The stack's own SLOs (slo.libsonnet): SLIs against their objectives, budget burn, budget left.
+  'mop-slo.json': dashboard('mop-slo', 'MOP SLOs', [
+    panel('Ingestion availability (30m)', [prom('1 - mop_slo:ingestion_errors:ratio_rate30m', 'availability')], 'percentunit', type='stat', w=6, h=5),
+    panel('Ingestion error budget left (3d)', [prom('1 - mop_slo:ingestion_errors:ratio_rate3d / (1 - %g)' % slo.objectives.ingestion, 'budget left')], 'percentunit', type='stat', w=6, h=5),
+    panel('Queries under 1 s (30m)', [prom('1 - mop_slo:query_latency_errors:ratio_rate30m', 'under 1 s')], 'percentunit', type='stat', w=6, h=5),
+    panel('Query latency error budget left (3d)', [prom('1 - mop_slo:query_latency_errors:ratio_rate3d / (1 - %g)' % slo.objectives.latency, 'budget left')], 'percentunit', type='stat', w=6, h=5),
+    panel('Ingestion burn rate', [
+      prom('mop_slo:ingestion_errors:ratio_rate%s / (1 - %g)' % [w, slo.objectives.ingestion], w)
+      for w in ['5m', '1h', '6h', '1d']
+    ]),
+    panel('Query latency burn rate', [
+      prom('mop_slo:query_latency_errors:ratio_rate%s / (1 - %g)' % [w, slo.objectives.latency], w)
+      for w in ['5m', '1h', '6h', '1d']
+    ]),
+    panel('Failed sends by signal', [
+      prom('sum(rate(otelcol_exporter_send_failed_spans_total[%s]))' % rate, 'spans'),
+      prom('sum(rate(otelcol_exporter_send_failed_log_records_total[%s]))' % rate, 'log records'),
+      prom('sum(rate(prometheus_remote_storage_samples_failed_total[%s]))' % rate, 'samples'),
+    ], 'ops', w=24),
   ]),
 
   'mop-health.json': dashboard('mop-health', 'MOP health', [

@@ -1,5 +1,5 @@
-// Grafana (2 stateless replicas, anonymous admin: internal use only): the three datasources with fixed
-// UIDs and their correlations, and the MOP dashboards.
+// Grafana (2 stateless replicas, HTTPS; anonymous users are Viewers at most): the three datasources
+// with fixed UIDs, their correlations and mTLS client settings, and the MOP dashboards.
 local config = import 'config.libsonnet';
 local dashboards = import 'dashboards.libsonnet';
 local k = import 'k.libsonnet';
@@ -10,6 +10,17 @@ function(cfg) {
   local selector = k.selector(name),
   local factor = config.profiles[cfg.profile],
   local port = 3000,
+  local tls = (import 'tls.libsonnet')(cfg),
+  // Every datasource presents Grafana's client certificate and checks the backend's name ($__file
+  // is expanded by Grafana's provisioning).
+  local mtls(service) = {
+    jsonData+: { tlsAuth: true, tlsAuthWithCACert: true, serverName: tls.serverName(service) },
+    secureJsonData: {
+      tlsCACert: '$__file{%s}' % tls.ca,
+      tlsClientCert: '$__file{%s}' % tls.cert,
+      tlsClientKey: '$__file{%s}' % tls.key,
+    },
+  },
 
   // Grafana expands $VAR in provisioning files: $$ keeps a literal $ for its own template variables.
   local datasources = {
@@ -25,10 +36,14 @@ function(cfg) {
         jsonData: {
           httpMethod: 'POST',
           prometheusType: 'Mimir',
-          // Exemplars -> Tempo
-          exemplarTraceIdDestinations: [{ name: 'trace_id', datasourceUid: 'mop-tempo' }],
+          // Exemplars -> Tempo, under both labels the stack writes exemplars with: `trace_id` (Alloy's
+          // span metrics, OTLP metrics) and `traceID` (Tempo's metrics-generator).
+          exemplarTraceIdDestinations: [
+            { name: 'trace_id', datasourceUid: 'mop-tempo' },
+            { name: 'traceID', datasourceUid: 'mop-tempo' },
+          ],
         },
-      },
+      } + mtls('mimir'),
       {
         name: 'Tempo',
         uid: 'mop-tempo',
@@ -36,13 +51,14 @@ function(cfg) {
         access: 'proxy',
         url: k.url(ns, 'tempo', 3200),
         jsonData: {
-          // Trace -> logs of the same pod around the span.
+          // Trace -> the service's logs of that trace: OTLP logs carry the trace id as structured
+          // metadata (trace_id), matched by a label filter, not by searching the line for it.
           tracesToLogsV2: {
             datasourceUid: 'mop-loki',
             spanStartTimeShift: '-5m',
             spanEndTimeShift: '5m',
-            filterByTraceID: true,
-            tags: [{ key: 'k8s.namespace.name', value: 'namespace' }, { key: 'k8s.pod.name', value: 'pod' }],
+            customQuery: true,
+            query: '{service_name="$${__span.tags["service.name"]}"} | trace_id="$${__trace.traceId}"',
           },
           // Trace -> RED metrics of the same Deployment (OBI series).
           tracesToMetrics: {
@@ -60,7 +76,7 @@ function(cfg) {
           search: { hide: false },
           lokiSearch: { datasourceUid: 'mop-loki' },
         },
-      },
+      } + mtls('tempo'),
       {
         name: 'Loki',
         uid: 'mop-loki',
@@ -68,16 +84,27 @@ function(cfg) {
         access: 'proxy',
         url: k.url(ns, 'loki', 3100),
         jsonData: {
-          // A trace id in a log line links to the trace in Tempo.
-          derivedFields: [{
-            name: 'TraceID',
-            datasourceUid: 'mop-tempo',
-            matcherRegex: '(?:trace_?id|traceID)["=: ]+"?(\\w+)',
-            url: '$${__value.raw}',
-            urlDisplayLabel: 'View trace',
-          }],
+          // A trace id links to the trace in Tempo: from the structured metadata of OTLP logs, or
+          // printed in the line of a pod log.
+          derivedFields: [
+            {
+              name: 'trace_id',
+              matcherType: 'label',
+              matcherRegex: 'trace_id',
+              datasourceUid: 'mop-tempo',
+              url: '$${__value.raw}',
+              urlDisplayLabel: 'View trace',
+            },
+            {
+              name: 'TraceID',
+              datasourceUid: 'mop-tempo',
+              matcherRegex: '(?:trace_?id|traceID)["=: ]+"?(\\w+)',
+              url: '$${__value.raw}',
+              urlDisplayLabel: 'View trace',
+            },
+          ],
         },
-      },
+      } + mtls('loki'),
     ],
   },
   local providers = {
@@ -94,6 +121,7 @@ function(cfg) {
   local dashboardData = { [f]: std.manifestJsonEx(dashboards[f], '  ') for f in std.objectFields(dashboards) },
   local datasourcesText = std.manifestYamlDoc(datasources, quote_keys=false),
 
+  certificate: tls.certificate(name, [name]),
   configmap: k.configMap('grafana-provisioning', ns, labels, {
     'datasources.yaml': datasourcesText,
     'dashboards.yaml': std.manifestYamlDoc(providers, quote_keys=false),
@@ -111,10 +139,12 @@ function(cfg) {
       name: name,
       image: config.images.grafana,
       env: [
+        // Anonymous users may look (Viewer), never change anything; admins log in.
         { name: 'GF_AUTH_ANONYMOUS_ENABLED', value: 'true' },
-        { name: 'GF_AUTH_ANONYMOUS_ORG_ROLE', value: 'Admin' },
-        { name: 'GF_AUTH_DISABLE_LOGIN_FORM', value: 'true' },
-        { name: 'GF_AUTH_BASIC_ENABLED', value: 'false' },
+        { name: 'GF_AUTH_ANONYMOUS_ORG_ROLE', value: 'Viewer' },
+        { name: 'GF_SERVER_PROTOCOL', value: 'https' },
+        { name: 'GF_SERVER_CERT_FILE', value: tls.cert },
+        { name: 'GF_SERVER_CERT_KEY', value: tls.key },
         { name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' },
         { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' },
         { name: 'GF_PATHS_DATA', value: '/var/lib/grafana/data' },
@@ -122,8 +152,8 @@ function(cfg) {
         { name: 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH', value: '/var/lib/grafana/dashboards/canary-analysis.json' },
       ],
       ports: [{ name: 'http', containerPort: port }],
-      readinessProbe: k.httpProbe('/api/health', 'http', 5),
-      livenessProbe: k.httpProbe('/api/health', 'http', 30),
+      readinessProbe: k.httpProbe('/api/health', 'http', 5) + { httpGet+: { scheme: 'HTTPS' } },
+      livenessProbe: k.httpProbe('/api/health', 'http', 30) + { httpGet+: { scheme: 'HTTPS' } },
       resources: k.resources(config.plan.grafana, factor),
       securityContext: k.containerSecurity,
       volumeMounts: [
@@ -132,6 +162,7 @@ function(cfg) {
         { name: 'dashboards', mountPath: '/var/lib/grafana/dashboards', readOnly: true },
         { name: 'data', mountPath: '/var/lib/grafana/data' },
         { name: 'tmp', mountPath: '/tmp' },
+        tls.mount,
       ],
     }],
     volumes: [
@@ -139,6 +170,7 @@ function(cfg) {
       { name: 'dashboards', configMap: { name: 'grafana-dashboards' } },
       { name: 'data', emptyDir: {} },
       { name: 'tmp', emptyDir: {} },
+      tls.volume(name),
     ],
   } + k.spread(selector))),
 }

@@ -20,7 +20,8 @@
 
   // Fully qualified in-cluster address of a Service port.
   address(ns, service, port):: '%s.%s.svc.cluster.local:%d' % [service, ns, port],
-  url(ns, service, port, path=''):: 'http://%s%s' % [$.address(ns, service, port), path],
+  // Every in-stack URL is HTTPS: all components serve TLS (tls.libsonnet).
+  url(ns, service, port, path='', tls=true):: '%s://%s%s' % [if tls then 'https' else 'http', $.address(ns, service, port), path],
 
   podSecurity(uid):: {
     runAsNonRoot: true,
@@ -51,8 +52,9 @@
     failureThreshold: 3,
   },
 
-  scrapeAnnotations(port, path='/metrics'):: {
+  scrapeAnnotations(port, path='/metrics', scheme='https'):: {
     'prometheus.io/scrape': 'true',
+    'prometheus.io/scheme': scheme,
     'prometheus.io/port': std.toString(port),
     'prometheus.io/path': path,
   },
@@ -70,12 +72,41 @@
     data: data,
   },
 
-  serviceAccount(name, ns, labels, annotations={}):: {
+  // Tokens are mounted only into pods that call the Kubernetes API (automountToken: true); cloud
+  // workload identity (IRSA, Azure) injects its own projected token and needs no API token.
+  serviceAccount(name, ns, labels, annotations={}, automountToken=false):: {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
     metadata: { name: name, namespace: ns, labels: labels } + (if annotations == {} then {} else { annotations: annotations }),
-    automountServiceAccountToken: true,
+    automountServiceAccountToken: automountToken,
   },
+
+  // Default-deny NetworkPolicy of the pods `selector` selects, allowing exactly `ingress` and
+  // `egress` (lists of NetworkPolicy rules). DNS egress to kube-dns is added to every policy.
+  networkPolicy(name, ns, selector, ingress, egress):: {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: name, namespace: ns, labels: { 'app.kubernetes.io/part-of': 'mop', 'app.kubernetes.io/managed-by': 'mop-canary' } },
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: ingress,
+      egress: egress + [$.dnsEgress],
+    },
+  },
+  dnsEgress:: {
+    to: [{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    }],
+    ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+  },
+  // A peer: pods of `selector` in namespace `ns`.
+  peer(ns, selector):: {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+    podSelector: { matchLabels: selector },
+  },
+  tcp(ports):: [{ protocol: 'TCP', port: p } for p in ports],
 
   // ports: [{name, port}] (targetPort is the container port of the same name)
   service(name, ns, labels, selector, ports, headless=false, annotations={}):: {

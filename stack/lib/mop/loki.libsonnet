@@ -10,15 +10,27 @@ function(cfg, storage) {
   local factor = config.profiles[cfg.profile],
   local ports = { http: 3100, grpc: 9095, gossip: 7946 },
   local store = storage.lokiObjectStore,
+  local tls = (import 'tls.libsonnet')(cfg),
+  local grpcClient = { grpc_client_config: tls.dskitClient('loki') },
 
   local lokiConfig = {
     auth_enabled: false,
     target: 'all',
-    server: { http_listen_port: ports.http, grpc_listen_port: ports.grpc, log_format: 'json' },
+    server: {
+      http_listen_port: ports.http,
+      grpc_listen_port: ports.grpc,
+      log_format: 'json',
+      http_tls_config: tls.dskitServer,
+      grpc_tls_config: tls.dskitServer,
+    },
     memberlist: {
       join_members: ['dns+' + k.address(ns, 'loki-gossip', ports.gossip)],
       bind_port: ports.gossip,
-    },
+    } + tls.dskitClient('loki-gossip'),
+    // Every internal gRPC hop presents the component's certificate and verifies the peer's.
+    ingester_client: grpcClient,
+    frontend_worker: grpcClient,
+    query_scheduler: grpcClient,
     common: {
       path_prefix: '/var/loki',
       replication_factor: 3,
@@ -63,6 +75,7 @@ function(cfg, storage) {
   local configText = std.manifestYamlDoc(lokiConfig, quote_keys=false),
 
   serviceaccount: k.serviceAccount(name, ns, labels, cfg.storage.serviceAccountAnnotations),
+  certificate: tls.certificate(name, [name, 'loki-gossip'], ['loki-gossip']),
   configmap: k.configMap(name, ns, labels, { 'loki.yaml': configText }),
   service: k.service(name, ns, labels, selector, [
     { name: 'http', port: ports.http },
@@ -74,6 +87,7 @@ function(cfg, storage) {
     name, ns, labels, selector, config.replicas.loki, 'loki-gossip',
     k.podTemplate(labels, k.scrapeAnnotations(ports.http) { 'checksum/config': std.md5(configText) }, {
       serviceAccountName: name,
+      automountServiceAccountToken: false,
       securityContext: k.podSecurity(10001),
       terminationGracePeriodSeconds: 300,
       containers: [{
@@ -86,16 +100,18 @@ function(cfg, storage) {
           { name: 'grpc', containerPort: ports.grpc },
           { name: 'gossip', containerPort: ports.gossip },
         ],
-        readinessProbe: k.httpProbe('/ready', 'http', 15),
+        // Every port requires a client certificate, which the kubelet cannot present: probes are TCP.
+        readinessProbe: k.tcpProbe('http', 15),
         livenessProbe: k.tcpProbe('http', 60),
         resources: k.resources(config.plan.loki, factor),
         securityContext: k.containerSecurity,
         volumeMounts: [
           { name: 'config', mountPath: '/etc/loki', readOnly: true },
           { name: 'data', mountPath: '/var/loki' },
+          tls.mount,
         ],
       }],
-      volumes: [{ name: 'config', configMap: { name: name } }],
+      volumes: [{ name: 'config', configMap: { name: name } }, tls.volume(name)],
     } + k.spread(selector)),
     [{ name: 'data', size: '%dGi' % (config.volumeGi.loki * factor) }],
   ),

@@ -10,18 +10,31 @@ function(cfg, storage, rules) {
   local selector = k.selector(name),
   local factor = config.profiles[cfg.profile],
   local ports = { http: 8080, grpc: 9095, gossip: 7946 },
-  local memcached = { addresses: 'dns+' + k.address(ns, 'memcached', 11211), timeout: '500ms' },
+  local tls = (import 'tls.libsonnet')(cfg),
+  local memcached = { addresses: 'dns+' + k.address(ns, 'memcached', 11211), timeout: '500ms' } + tls.dskitClient('memcached'),
+  local grpcClient = { grpc_client_config: tls.dskitClient('mimir') },
   local cache = { backend: 'memcached', memcached: memcached },
   local ring = { kvstore: { store: 'memberlist' } },
 
   local mimirConfig = {
     multitenancy_enabled: false,
     target: 'all,alertmanager',
-    server: { http_listen_port: ports.http, grpc_listen_port: ports.grpc, log_format: 'json' },
+    server: {
+      http_listen_port: ports.http,
+      grpc_listen_port: ports.grpc,
+      log_format: 'json',
+      http_tls_config: tls.dskitServer,
+      grpc_tls_config: tls.dskitServer,
+    },
     memberlist: {
       join_members: ['dns+' + k.address(ns, 'mimir-gossip', ports.gossip)],
       bind_port: ports.gossip,
-    },
+    } + tls.dskitClient('mimir-gossip'),
+    // Every internal gRPC hop presents the component's certificate and verifies the peer's.
+    ingester_client: grpcClient,
+    frontend_worker: grpcClient,
+    query_scheduler: grpcClient,
+    querier: { store_gateway_client: tls.dskitClient('mimir') },
     common: { storage: storage.mimirCommon },
     blocks_storage: storage.mimirBucket(storage.bucket('mimir-blocks')) + {
       tsdb: { dir: '/data/tsdb', retention_period: '13h' },
@@ -39,7 +52,9 @@ function(cfg, storage, rules) {
     frontend: { cache_results: true, results_cache: cache },
     ruler: {
       rule_path: '/data/ruler',
-      alertmanager_url: 'http://localhost:%d/alertmanager' % ports.http,
+      alertmanager_url: k.url(ns, 'mimir', ports.http, '/alertmanager'),
+      alertmanager_client: { tls_cert_path: tls.cert, tls_key_path: tls.key, tls_ca_path: tls.ca, tls_server_name: tls.serverName('mimir') },
+      ruler_client: tls.dskitClient('mimir'),
       ring: ring,
     },
     ruler_storage: { backend: 'local', 'local': { directory: '/etc/mimir/rules' } },
@@ -47,6 +62,7 @@ function(cfg, storage, rules) {
       data_dir: '/data/alertmanager',
       fallback_config_file: '/etc/mimir/config/alertmanager-fallback.yaml',
       sharding_ring: ring { replication_factor: 3 },
+      alertmanager_client: tls.dskitClient('mimir'),
     },
     alertmanager_storage: storage.mimirBucket(storage.bucket('mimir-alertmanager')),
     limits: {
@@ -61,9 +77,27 @@ function(cfg, storage, rules) {
     usage_stats: { enabled: false },
   },
   local configText = std.manifestYamlDoc(mimirConfig, quote_keys=false),
-  local fallback = std.manifestYamlDoc({ route: { receiver: 'default' }, receivers: [{ name: 'default' }] }, quote_keys=false),
+  // Every alert goes to the on-call receiver; the Watchdog to the dead man's switch, every minute
+  // (its silence is the alert). Receiver credentials are files from the Secret cfg.alerting.secret.
+  local receiver = cfg.alerting.receiver,
+  local fallback = std.manifestYamlDoc({
+    route: {
+      receiver: receiver.name,
+      group_by: ['alertname', 'severity'],
+      group_wait: '30s',
+      group_interval: '5m',
+      repeat_interval: '4h',
+      routes: [{ receiver: 'watchdog', matchers: ['alertname="Watchdog"'], repeat_interval: '1m', group_wait: '0s', group_interval: '1m' }],
+    },
+    inhibit_rules: [{ source_matchers: ['severity="critical"'], target_matchers: ['severity="warning"'], equal: ['alertname'] }],
+    receivers: [
+      receiver,
+      { name: 'watchdog', webhook_configs: [{ url_file: '/etc/mimir/alerting/watchdog-url', send_resolved: false }] },
+    ],
+  }, quote_keys=false),
 
   serviceaccount: k.serviceAccount(name, ns, labels, cfg.storage.serviceAccountAnnotations),
+  certificate: tls.certificate(name, [name, 'mimir-gossip'], ['mimir-gossip']),
   configmap: k.configMap(name, ns, labels, { 'mimir.yaml': configText, 'alertmanager-fallback.yaml': fallback }),
   // Rules for the single tenant ("anonymous" with multitenancy off), read by the ruler from disk.
   rules: k.configMap('mimir-rules', ns, labels, { 'mop-pipeline.yaml': rules }),
@@ -80,6 +114,7 @@ function(cfg, storage, rules) {
       'checksum/rules': std.md5(rules),
     }, {
       serviceAccountName: name,
+      automountServiceAccountToken: false,
       securityContext: k.podSecurity(10001),
       terminationGracePeriodSeconds: 240,
       containers: [{
@@ -92,7 +127,8 @@ function(cfg, storage, rules) {
           { name: 'grpc', containerPort: ports.grpc },
           { name: 'gossip', containerPort: ports.gossip },
         ],
-        readinessProbe: k.httpProbe('/ready', 'http', 30),
+        // Every port requires a client certificate, which the kubelet cannot present: probes are TCP.
+        readinessProbe: k.tcpProbe('http', 30),
         livenessProbe: k.tcpProbe('http', 60),
         resources: k.resources(config.plan.mimir, factor),
         securityContext: k.containerSecurity,
@@ -100,11 +136,15 @@ function(cfg, storage, rules) {
           { name: 'config', mountPath: '/etc/mimir/config', readOnly: true },
           { name: 'rules', mountPath: '/etc/mimir/rules/anonymous', readOnly: true },
           { name: 'data', mountPath: '/data' },
+          { name: 'alerting', mountPath: '/etc/mimir/alerting', readOnly: true },
+          tls.mount,
         ],
       }],
       volumes: [
         { name: 'config', configMap: { name: name } },
         { name: 'rules', configMap: { name: 'mimir-rules' } },
+        { name: 'alerting', secret: { secretName: cfg.alerting.secret } },
+        tls.volume(name),
       ],
     } + k.spread(selector)),
     [{ name: 'data', size: '%dGi' % (config.volumeGi.mimir * factor) }],

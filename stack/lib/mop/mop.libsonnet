@@ -16,8 +16,12 @@ local k = import 'k.libsonnet';
     local rules = (import 'rules.libsonnet')(cfg),
 
     namespace: k.namespace(cfg.namespace),
+    tls: (import 'tls.libsonnet')(cfg).objects,
+    network: (import 'network.libsonnet')(cfg),
+    sampling: (import 'sampling.libsonnet')(cfg),
     storage: storage.objects,
     memcached: (import 'memcached.libsonnet')(cfg),
+    kafka: (import 'kafka.libsonnet')(cfg),
     tempo: (import 'tempo.libsonnet')(cfg, storage),
     mimir: (import 'mimir.libsonnet')(cfg, storage, rules),
     loki: (import 'loki.libsonnet')(cfg, storage),

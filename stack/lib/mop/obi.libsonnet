@@ -1,6 +1,7 @@
 // OBI (OpenTelemetry eBPF Instrumentation) on every node: RED metrics and traces of every HTTP/gRPC
 // server with no code change, decorated with Kubernetes metadata (k8s_deployment_name,
-// k8s_replicaset_name, ...). Metrics: its Prometheus exporter, scraped by Alloy. Traces: OTLP to Alloy.
+// k8s_replicaset_name, ...). Metrics and traces: OTLP to Alloy over mTLS (OBI's client certificate).
+// Its own health port (internal metrics) serves only the kubelet's probes; nothing scrapes it.
 local config = import 'config.libsonnet';
 local k = import 'k.libsonnet';
 function(cfg) {
@@ -10,6 +11,8 @@ function(cfg) {
   local selector = k.selector(name),
   local factor = config.profiles[cfg.profile],
   local metricsPort = 9400,
+  local tls = (import 'tls.libsonnet')(cfg),
+  local otlp = { endpoint: k.url(ns, 'alloy', 4317), protocol: 'grpc' },
 
   local obiConfig = {
     log_level: 'info',
@@ -17,32 +20,29 @@ function(cfg) {
       kubernetes: { enable: true, cluster_name: cfg.cluster },
     },
     discovery: {
-      // Every server process in the cluster except the platform's own namespaces.
-      instrument: [{ k8s_namespace: '.' }],
-      exclude_instrument: [{ k8s_namespace: '^%s$' % n } for n in cfg.obiExcludeNamespaces],
+      // Every server process in the cluster except the platform's own namespaces. OBI reads these
+      // selectors as globs (gobwas/glob: `*`, `?`, `[...]`, `{a,b}`), not regular expressions.
+      instrument: [{ k8s_namespace: '*' }],
+      exclude_instrument: [{ k8s_namespace: '{%s}' % std.join(',', cfg.obiExcludeNamespaces) }],
     },
-    prometheus_export: {
-      port: metricsPort,
-      path: '/metrics',
-      features: ['application', 'application_service_graph'],
-    },
-    otel_traces_export: {
-      endpoint: k.url(ns, 'alloy', 4317),
-      protocol: 'grpc',
-    },
+    internal_metrics: { prometheus: { port: metricsPort, path: '/internal/metrics' } },
+    otel_metrics_export: otlp { features: ['application', 'application_service_graph'] },
+    otel_traces_export: otlp,
   },
   local configText = std.manifestYamlDoc(obiConfig, quote_keys=false),
 
-  serviceaccount: k.serviceAccount(name, ns, labels),
-  // Kubernetes decoration needs to read pods, their ReplicaSets (-> Deployment) and nodes; nothing else.
+  serviceaccount: k.serviceAccount(name, ns, labels, automountToken=true),
+  certificate: tls.certificate(name, []),
+  // Kubernetes decoration reads pods, their ReplicaSets (-> Deployment), nodes and Services (the
+  // server and client names of a connection); nothing else.
   clusterrole: k.clusterRole('mop-obi', labels, [
-    { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'nodes', 'services'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['apps'], resources: ['replicasets'], verbs: ['get', 'list', 'watch'] },
   ]),
   clusterrolebinding: k.clusterRoleBinding('mop-obi', labels, ns, name),
   configmap: k.configMap(name, ns, labels, { 'obi.yaml': configText }),
   pdb: k.pdb(name, ns, labels, selector),
-  daemonset: k.daemonSet(name, ns, labels, selector, k.podTemplate(labels, k.scrapeAnnotations(metricsPort) {
+  daemonset: k.daemonSet(name, ns, labels, selector, k.podTemplate(labels, {
     'checksum/config': std.md5(configText),
   }, {
     serviceAccountName: name,
@@ -57,6 +57,10 @@ function(cfg) {
       env: [
         { name: 'OTEL_EBPF_CONFIG_PATH', value: '/etc/obi/obi.yaml' },
         { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+        // The OpenTelemetry exporters' standard TLS settings: the CA and OBI's client certificate.
+        { name: 'OTEL_EXPORTER_OTLP_CERTIFICATE', value: tls.ca },
+        { name: 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', value: tls.cert },
+        { name: 'OTEL_EXPORTER_OTLP_CLIENT_KEY', value: tls.key },
       ],
       ports: [{ name: 'metrics', containerPort: metricsPort }],
       readinessProbe: k.tcpProbe('metrics', 10),
@@ -77,12 +81,14 @@ function(cfg) {
         { name: 'config', mountPath: '/etc/obi', readOnly: true },
         { name: 'var-run-obi', mountPath: '/var/run/obi' },
         { name: 'cgroup', mountPath: '/sys/fs/cgroup', readOnly: true },
+        tls.mount,
       ],
     }],
     volumes: [
       { name: 'config', configMap: { name: name } },
       { name: 'var-run-obi', emptyDir: {} },
       { name: 'cgroup', hostPath: { path: '/sys/fs/cgroup', type: 'Directory' } },
+      tls.volume(name),
     ],
   })),
 }

@@ -1,5 +1,10 @@
 // Alert rules for the health of the telemetry pipeline itself, evaluated by Mimir's ruler.
 // Every MOP component is scraped by Alloy under job "<namespace>/<app.kubernetes.io/name>".
+// Plus the MOP's own SLOs (recording rules and multi-window, multi-burn-rate alerts, as in the Google
+// SRE workbook), the Watchdog (always firing: proves the alerting path end to end) and absent() alerts
+// for components whose metrics vanish (a dead target raises no rate-based alert).
+local slo = import 'slo.libsonnet';
+
 function(cfg) std.manifestYamlDoc({
   groups: [
     {
@@ -70,5 +75,5 @@ function(cfg) std.manifestYamlDoc({
         },
       ],
     },
-  ],
+  ] + slo.groups(cfg),
 }, quote_keys=false)

@@ -84,7 +84,7 @@ function(cfg) {
     pdb: k.pdb(name, ns, labels, selector),
     statefulset: k.statefulSet(
       name, ns, labels, selector, config.replicas.minio, name,
-      k.podTemplate(labels, k.scrapeAnnotations(port, '/minio/v2/metrics/cluster'), {
+      k.podTemplate(labels, k.scrapeAnnotations(port, '/minio/v2/metrics/cluster', scheme='http'), {
         securityContext: k.podSecurity(10001),
         automountServiceAccountToken: false,
         // The buckets are directories of the data volume: created before the server starts.
