@@ -24,50 +24,50 @@ function(cfg) {
 
   local tls = (import 'tls.libsonnet')(cfg),
   // Client TLS blocks of each Alloy component family, checking the server's name.
-  local otelTls(service) = |||
+  local otelTls(service) = k.fill(|||
     tls {
           ca_file     = %(ca)s
           cert_file   = %(cert)s
           key_file    = %(key)s
           server_name = %(server)s
         }
-  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) },
-  local promTls(service) = |||
+  |||, { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) }),
+  local promTls(service) = k.fill(|||
     tls_config {
         ca_file     = %(ca)s
         cert_file   = %(cert)s
         key_file    = %(key)s
         server_name = %(server)s
       }
-  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) },
-  local serverTls = |||
+  |||, { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key), server: q(tls.serverName(service)) }),
+  local serverTls = k.fill(|||
     tls {
           cert_file      = %(cert)s
           key_file       = %(key)s
           client_ca_file = %(ca)s
         }
-  ||| % { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key) },
+  |||, { ca: q(tls.ca), cert: q(tls.cert), key: q(tls.key) }),
 
   local extraTraces = [
-    |||
+    k.fill(|||
       otelcol.exporter.otlp %(label)s {
         client {
           endpoint = %(endpoint)s
         }
       }
-    ||| % { label: q(d.name), endpoint: q(d.endpoint) }
+    |||, { label: q(d.name), endpoint: q(d.endpoint) })
     for d in a.extraTraceDestinations
   ],
   local traceExporters = ['otelcol.exporter.otlp.tempo.input'] + ['otelcol.exporter.otlp.%s.input' % d.name for d in a.extraTraceDestinations],
   local extraWrites = [
-    |||
+    k.fill(|||
       prometheus.remote_write "extra_%(index)d" {
         endpoint {
           url = %(url)s
         }
         external_labels = { cluster = %(cluster)s }
       }
-    ||| % { index: i, url: q(a.extraRemoteWrite[i]), cluster: q(cfg.cluster) }
+    |||, { index: i, url: q(a.extraRemoteWrite[i]), cluster: q(cfg.cluster) })
     for i in std.range(0, std.length(a.extraRemoteWrite) - 1)
   ],
   local metricWriters = ['prometheus.remote_write.mimir.receiver'] + ['prometheus.remote_write.extra_%d.receiver' % i for i in std.range(0, std.length(a.extraRemoteWrite) - 1)],
@@ -87,7 +87,7 @@ function(cfg) {
       }
   |||,
 
-  local samplingBlock = if a.sampling == 'tail' then |||
+  local samplingBlock = if a.sampling == 'tail' then k.fill(|||
     // Tail sampling: a trace is kept when its workload is under analysis, has an error, is slow, or
     // falls in the probabilistic share.
     otelcol.processor.tail_sampling "default" {
@@ -121,7 +121,7 @@ function(cfg) {
         traces = [otelcol.processor.batch.traces.input]
       }
     }
-  ||| % { numTraces: 50000 * factor, slowMs: a.slowTraceMs, percent: a.sampledPercent, analysed: analysedPolicy } else |||
+  |||, { numTraces: 50000 * factor, slowMs: a.slowTraceMs, percent: a.sampledPercent, analysed: analysedPolicy }) else k.fill(|||
     // Probabilistic sampling by trace ID (consistent across replicas): independent of a span's status,
     // so error ratios measured on the kept traces are unbiased.
     otelcol.processor.probabilistic_sampler "default" {
@@ -130,12 +130,12 @@ function(cfg) {
         traces = [otelcol.processor.batch.traces.input]
       }
     }
-  ||| % { percent: a.sampledPercent },
+  |||, { percent: a.sampledPercent }),
 
   // Scrapes of the MOP components over mTLS, one per certificate (the server name to check), and one
   // plain-HTTP scrape of everything else annotated (applications, the canary controller).
   local secureScrapes = ['alloy', 'tempo', 'mimir', 'loki', 'grafana'],
-  local scrapeOf(component) = |||
+  local scrapeOf(component) = k.fill(|||
     discovery.relabel "scrape_%(id)s" {
       targets = discovery.relabel.scrape.output
       rule {
@@ -156,13 +156,13 @@ function(cfg) {
       }
       forward_to = [prometheus.relabel.cost.receiver]
     }
-  ||| % {
+  |||, {
     id: std.strReplace(component, '-', '_'),
     match: q('%s;(%s;.*|.*;%s)' % [ns, component, component]),
     tls: promTls(if component == 'tempo' then 'tempo' else component),
-  },
+  }),
 
-  local alloyConfig = |||
+  local alloyConfig = k.fill(|||
     logging {
       level  = "info"
       format = "json"
@@ -463,7 +463,7 @@ function(cfg) {
       }
       external_labels = { cluster = %(cluster)s }
     }
-  ||| % {
+  |||, {
     otlpGrpc: ports.otlpGrpc,
     otlpHttp: ports.otlpHttp,
     lb: ports.lb,
@@ -490,7 +490,7 @@ function(cfg) {
     mimirTls: promTls('mimir'),
     lokiTls: promTls('loki'),
     secureScrapes: std.join('\n', [scrapeOf(c) for c in secureScrapes]),
-  },
+  }),
 
   serviceaccount: k.serviceAccount(name, ns, labels, automountToken=true),
   certificate: tls.certificate(name, [name, 'alloy-headless'], ['alloy-headless']),

@@ -108,15 +108,15 @@ local obi = 'k8s_namespace_name="$namespace", service_name="$service"';
   // The stack's own SLOs (slo.libsonnet): SLIs against their objectives, budget burn, budget left.
   'mop-slo.json': dashboard('mop-slo', 'MOP SLOs', [
     panel('Ingestion availability (30m)', [prom('1 - mop_slo:ingestion_errors:ratio_rate30m', 'availability')], 'percentunit', type='stat', w=6, h=5),
-    panel('Ingestion error budget left (3d)', [prom('1 - mop_slo:ingestion_errors:ratio_rate3d / (1 - %g)' % slo.objectives.ingestion, 'budget left')], 'percentunit', type='stat', w=6, h=5),
+    panel('Ingestion error budget left (3d)', [prom('1 - mop_slo:ingestion_errors:ratio_rate3d / %s' % slo.budgets.ingestion, 'budget left')], 'percentunit', type='stat', w=6, h=5),
     panel('Queries under 1 s (30m)', [prom('1 - mop_slo:query_latency_errors:ratio_rate30m', 'under 1 s')], 'percentunit', type='stat', w=6, h=5),
-    panel('Query latency error budget left (3d)', [prom('1 - mop_slo:query_latency_errors:ratio_rate3d / (1 - %g)' % slo.objectives.latency, 'budget left')], 'percentunit', type='stat', w=6, h=5),
+    panel('Query latency error budget left (3d)', [prom('1 - mop_slo:query_latency_errors:ratio_rate3d / %s' % slo.budgets.latency, 'budget left')], 'percentunit', type='stat', w=6, h=5),
     panel('Ingestion burn rate', [
-      prom('mop_slo:ingestion_errors:ratio_rate%s / (1 - %g)' % [w, slo.objectives.ingestion], w)
+      prom('mop_slo:ingestion_errors:ratio_rate%s / %s' % [w, slo.budgets.ingestion], w)
       for w in ['5m', '1h', '6h', '1d']
     ]),
     panel('Query latency burn rate', [
-      prom('mop_slo:query_latency_errors:ratio_rate%s / (1 - %g)' % [w, slo.objectives.latency], w)
+      prom('mop_slo:query_latency_errors:ratio_rate%s / %s' % [w, slo.budgets.latency], w)
       for w in ['5m', '1h', '6h', '1d']
     ]),
     panel('Failed sends by signal', [

@@ -18,6 +18,14 @@
   },
   selector(name):: { 'app.kubernetes.io/name': name, 'app.kubernetes.io/part-of': 'mop' },
 
+  // `template % values` for long templates: std.format is far too slow on kilobytes of Alloy config
+  // (it builds the text in Jsonnet); std.strReplace is native. Placeholders: %(key)s or %(key)d.
+  fill(template, values):: std.foldl(
+    function(text, key) std.strReplace(std.strReplace(text, '%(' + key + ')s', std.toString(values[key])), '%(' + key + ')d', std.toString(values[key])),
+    std.objectFields(values),
+    template,
+  ),
+
   // Fully qualified in-cluster address of a Service port.
   address(ns, service, port):: '%s.%s.svc.cluster.local:%d' % [service, ns, port],
   // Every in-stack URL is HTTPS: all components serve TLS (tls.libsonnet).

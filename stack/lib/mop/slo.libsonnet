@@ -7,19 +7,21 @@
 // 1x over 3d+6h), so they fire fast on a sharp burn and stop soon after it ends.
 local windows = ['5m', '30m', '1h', '2h', '6h', '1d', '3d'];
 
-local sum(expr) = '(sum(%s) or vector(0))' % expr;
+// Built by concatenation: std.format is slow in Jsonnet and these are many strings.
+local sum(expr) = '(sum(' + expr + ') or vector(0))';
+local rate(metric, w) = sum('rate(' + metric + '[' + w + '])');
 
 // Error and total event rates of each SLI over a window.
 local ingestion = {
   errors(w):: std.join(' + ', [
-    sum('rate(otelcol_exporter_send_failed_spans_total[%s])' % w),
-    sum('rate(otelcol_exporter_send_failed_log_records_total[%s])' % w),
-    sum('rate(prometheus_remote_storage_samples_failed_total[%s])' % w),
+    rate('otelcol_exporter_send_failed_spans_total', w),
+    rate('otelcol_exporter_send_failed_log_records_total', w),
+    rate('prometheus_remote_storage_samples_failed_total', w),
   ]),
   total(w):: std.join(' + ', [
-    sum('rate(otelcol_exporter_sent_spans_total[%s])' % w),
-    sum('rate(otelcol_exporter_sent_log_records_total[%s])' % w),
-    sum('rate(prometheus_remote_storage_samples_total[%s])' % w),
+    rate('otelcol_exporter_sent_spans_total', w),
+    rate('otelcol_exporter_sent_log_records_total', w),
+    rate('prometheus_remote_storage_samples_total', w),
   ]) + ' + ' + self.errors(w),
 };
 
@@ -30,47 +32,51 @@ local queryRoutes = {
 };
 local latency = {
   local bucket(le, w) = std.join(' + ', [
-    sum('rate(%s_request_duration_seconds_bucket{route=~"%s", le="%s"}[%s])' % [p, queryRoutes[p], le, w])
+    rate(p + '_request_duration_seconds_bucket{route=~"' + queryRoutes[p] + '", le="' + le + '"}', w)
     for p in ['cortex', 'tempo', 'loki']
   ]),
   total(w):: bucket('+Inf', w),
   // Slow = answered in more than 1 s (every request minus those in the le="1" bucket).
-  errors(w):: '(%s) - (%s)' % [self.total(w), bucket('1', w)],
+  errors(w):: '(' + self.total(w) + ') - (' + bucket('1', w) + ')',
 };
 
+local record(name, w) = 'mop_slo:' + name + '_errors:ratio_rate' + w;
 local ratioRules(name, sli) = [
-  {
-    record: 'mop_slo:%s_errors:ratio_rate%s' % [name, w],
-    expr: '(%s) / clamp_min(%s, 1e-9)' % [sli.errors(w), sli.total(w)],
-  }
+  { record: record(name, w), expr: '(' + sli.errors(w) + ') / clamp_min(' + sli.total(w) + ', 1e-9)' }
   for w in windows
 ];
 
-local burnAlerts(name, title, objective) = [
+// slo: { name, title, objective (text, e.g. '99.9'), budget (text, 1 - objective, e.g. '0.001') }
+local burnAlerts(slo) = [
   {
-    alert: 'Mop%sBudgetBurn' % title,
+    alert: 'Mop' + slo.title + 'BudgetBurn',
     expr: std.join(' or ', [
-      '(mop_slo:%s_errors:ratio_rate%s > %g * %g and mop_slo:%s_errors:ratio_rate%s > %g * %g)'
-      % [name, p.long, p.factor, 1 - objective, name, p.short, p.factor, 1 - objective]
+      '(' + record(slo.name, p.long) + ' > ' + p.factor + ' * ' + slo.budget
+      + ' and ' + record(slo.name, p.short) + ' > ' + p.factor + ' * ' + slo.budget + ')'
       for p in pairs
     ]),
     'for': pairs[0].for_,
-    labels: { severity: pairs[0].severity, slo: name },
+    labels: { severity: pairs[0].severity, slo: slo.name },
     annotations: {
-      summary: '%s SLO (%g%%) burns its error budget %s' % [title, objective * 100, pairs[0].speed],
+      summary: slo.title + ' SLO (' + slo.objective + '%) burns its error budget ' + pairs[0].speed,
     },
   }
   for pairs in [
     [
-      { long: '1h', short: '5m', factor: 14.4, severity: 'critical', for_: '2m', speed: 'fast' },
-      { long: '6h', short: '30m', factor: 6, severity: 'critical', for_: '2m', speed: 'fast' },
+      { long: '1h', short: '5m', factor: '14.4', severity: 'critical', for_: '2m', speed: 'fast' },
+      { long: '6h', short: '30m', factor: '6', severity: 'critical', for_: '2m', speed: 'fast' },
     ],
     [
-      { long: '1d', short: '2h', factor: 3, severity: 'warning', for_: '15m', speed: 'slowly' },
-      { long: '3d', short: '6h', factor: 1, severity: 'warning', for_: '15m', speed: 'slowly' },
+      { long: '1d', short: '2h', factor: '3', severity: 'warning', for_: '15m', speed: 'slowly' },
+      { long: '3d', short: '6h', factor: '1', severity: 'warning', for_: '15m', speed: 'slowly' },
     ],
   ]
 ];
+
+local slos = {
+  ingestion: { name: 'ingestion', title: 'IngestionAvailability', objective: '99.9', budget: '0.001' },
+  latency: { name: 'query_latency', title: 'QueryLatency', objective: '99', budget: '0.01' },
+};
 
 // Every scraped component (OBI and Kafka are not scraped: OBI's metrics arrive over OTLP, Tempo's
 // Kafka clients report the broker's health); job is "<namespace>/<app.kubernetes.io/name>".
@@ -81,7 +87,8 @@ local components(cfg) = [
 ];
 
 {
-  objectives:: { ingestion: 0.999, latency: 0.99 },
+  // The error budgets (1 - objective), as PromQL literals.
+  budgets:: { ingestion: slos.ingestion.budget, latency: slos.latency.budget },
   windows:: windows,
   components:: components,
 
@@ -92,8 +99,7 @@ local components(cfg) = [
     },
     {
       name: 'mop-slo-alerts',
-      rules: burnAlerts('ingestion', 'IngestionAvailability', $.objectives.ingestion)
-             + burnAlerts('query_latency', 'QueryLatency', $.objectives.latency),
+      rules: burnAlerts(slos.ingestion) + burnAlerts(slos.latency),
     },
     {
       name: 'mop-meta',
@@ -107,10 +113,10 @@ local components(cfg) = [
       ] + [
         {
           alert: 'MopComponentAbsent',
-          expr: 'absent(up{job="%s/%s"})' % [cfg.namespace, c],
+          expr: 'absent(up{job="' + cfg.namespace + '/' + c + '"})',
           'for': '10m',
           labels: { severity: 'critical', component: c },
-          annotations: { summary: 'No %s target has been scraped for 10 minutes (not deployed, or discovery broken)' % c },
+          annotations: { summary: 'No ' + c + ' target has been scraped for 10 minutes (not deployed, or discovery broken)' },
         }
         for c in components(cfg)
       ],
