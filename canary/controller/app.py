@@ -39,8 +39,10 @@ from canary.notify.ledger import event_key
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretResolver
 from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.sources.base import TraceSource
 from canary.sources.loki import LokiSettings, LokiSource
 from canary.sources.mimir import MimirSettings, MimirSource
+from canary.sources.sampling import AnalysedTraceSource, SamplingPublisher
 from canary.sources.tempo import TempoSettings, TempoSource
 
 log = logging.getLogger(__name__)
@@ -66,21 +68,26 @@ class ControllerApp:
         self.metrics = ControllerMetrics()
         self.deployments = Deployments(self.api_client, fence=self._leading)
         token = s.bearer_token
+        tls = {"ca_file": s.tls_ca_file, "cert_file": s.tls_cert_file, "key_file": s.tls_key_file}
         self._mimir_settings = MimirSettings(
             url=s.mimir_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
-            timeout_seconds=s.query_timeout_seconds,
+            timeout_seconds=s.query_timeout_seconds, **tls,
         )
         self.mimir = MimirSource(self._mimir_settings)
         self._sources: OrderedDict[Metrics, MimirSource] = OrderedDict({self._mimir_settings.metrics: self.mimir})
         tempo = (
             TempoSource(TempoSettings(url=s.tempo_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
                                       timeout_seconds=s.query_timeout_seconds,
-                                      end_cutoff_seconds=s.tempo_end_cutoff_seconds))
+                                      end_cutoff_seconds=s.tempo_end_cutoff_seconds, **tls))
             if s.tempo_url else None
         )
+        traces: TraceSource | None = tempo
+        if tempo is not None and s.trace_sampling_configmap:
+            namespace, _, name = s.trace_sampling_configmap.partition("/")
+            traces = AnalysedTraceSource(tempo, SamplingPublisher(self.api_client, namespace, name))
         self.loki = (
             LokiSource(LokiSettings(url=s.loki_url, tenant=s.tenant, bearer_token=token, verify_tls=s.verify_tls,
-                                    timeout_seconds=s.query_timeout_seconds))
+                                    timeout_seconds=s.query_timeout_seconds, **tls))
             if s.loki_url else None
         )
         self.slos = SLOStore()
@@ -125,7 +132,7 @@ class ControllerApp:
             on_decision=on_decision, min_interval=s.min_interval_seconds,
         )
         self.runtime = Runtime(
-            self.reconciler, Analyzer(self._metrics_source, tempo, deadline_seconds=s.tick_deadline_seconds),
+            self.reconciler, Analyzer(self._metrics_source, traces, deadline_seconds=s.tick_deadline_seconds),
             self.slos, self.metrics,
             self.deployment_informer.list, self._replicasets_of, clock=clock,
         )

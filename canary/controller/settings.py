@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from canary.config.slo import SecretKeyRef
 
+_NAMESPACED_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+
 
 class ControllerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CANARY_", extra="forbid", env_nested_delimiter="__")
@@ -32,6 +34,15 @@ class ControllerSettings(BaseSettings):
     """`X-Scope-OrgID` sent to Mimir, Tempo and Loki."""
     bearer_token: SecretStr | None = None
     verify_tls: bool = True
+    tls_ca_file: Path | None = None
+    """CA bundle for Mimir's and Tempo's certificates (the MOP stack's CA)."""
+    tls_cert_file: Path | None = None
+    """Client certificate presented to Mimir and Tempo (the MOP stack requires one), with tls_key_file."""
+    tls_key_file: Path | None = None
+    trace_sampling_configmap: str | None = Field(None, pattern=_NAMESPACED_NAME)
+    """`namespace/name` of the ConfigMap in which the controller publishes the workloads under analysis
+    so the MOP stack keeps 100% of their traces (the stack's `mop/mop-canary-sampling`); unset: the
+    trace error rate is measured on whatever Tempo holds (unsampled, or probabilistically sampled)."""
     query_timeout_seconds: float = Field(10.0, gt=0)
     leader_elect: bool = False
     lease_namespace: str = "mop-canary"

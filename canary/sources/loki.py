@@ -18,12 +18,14 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from canary.samples import Backend, BackendError, BackendErrorKind, QueryRecord
+from canary.sources.tls import client_files_problem, httpx_verify
 
 QUERY_RANGE_PATH = "/loki/api/v1/query_range"
 _BODY_QUOTE_LIMIT = 500
@@ -42,9 +44,21 @@ class LokiSettings(BaseModel):
     """Sent as `X-Scope-OrgID` when set (multi-tenant Loki)."""
     bearer_token: SecretStr | None = None
     verify_tls: bool = True
+    ca_file: Path | None = None
+    """PEM bundle to verify Loki's certificate with, instead of the system's."""
+    cert_file: Path | None = None
+    """Client certificate (PEM) for a Loki that requires one (the MOP stack's mTLS), with `key_file`."""
+    key_file: Path | None = None
     timeout_seconds: float = Field(10.0, gt=0)
     max_line_chars: int = Field(1000, ge=80)
     """Longer lines are cut (a log line can be megabytes)."""
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> LokiSettings:
+        problem = client_files_problem(self.ca_file, self.cert_file, self.key_file)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class LogEntry(BaseModel):
@@ -99,7 +113,7 @@ class LokiSource:
         self._client = httpx.Client(
             base_url=settings.url.rstrip("/"),
             headers=headers,
-            verify=settings.verify_tls,
+            verify=httpx_verify(settings.verify_tls, settings.ca_file, settings.cert_file, settings.key_file),
             timeout=settings.timeout_seconds,
         )
 

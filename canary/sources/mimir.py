@@ -84,6 +84,9 @@ class MimirSettings(BaseModel):
     verify_tls: bool = True
     ca_file: Path | None = None
     """PEM bundle to verify the server certificate with, instead of the system's."""
+    cert_file: Path | None = None
+    """Client certificate (PEM) presented to a server that requires one (mTLS), with `key_file`."""
+    key_file: Path | None = None
     timeout_seconds: float = Field(10.0, gt=0)
     metrics: Metrics = Metrics()
 
@@ -101,11 +104,11 @@ class MimirSettings(BaseModel):
             raise ValueError("must be non-empty and free of control characters (it is sent in an HTTP header)")
         return value
 
-    @field_validator("ca_file")
+    @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
-            raise ValueError(f"CA file {value} does not exist or is not a file")
+            raise ValueError(f"{value} does not exist or is not a file")
         return value
 
     @model_validator(mode="after")
@@ -116,6 +119,8 @@ class MimirSettings(BaseModel):
             raise ValueError("basic auth needs both username and password")
         if self.ca_file is not None and not self.verify_tls:
             raise ValueError("ca_file is set but verify_tls is false: the CA would not be used")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs both cert_file and key_file")
         if self.metrics.preset is MetricsPreset.CUSTOM and self.metrics.queries is not None:
             problems = template_problems(self.metrics.queries)
             if problems:
@@ -302,6 +307,8 @@ class MimirSource:
             auth = (settings.username, settings.password.get_secret_value())
         session = requests.Session()
         session.verify = str(settings.ca_file) if settings.ca_file else settings.verify_tls
+        if settings.cert_file is not None and settings.key_file is not None:
+            session.cert = (str(settings.cert_file), str(settings.key_file))
         self._client = PrometheusConnect(
             url=settings.url,
             headers=headers,

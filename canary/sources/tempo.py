@@ -30,14 +30,16 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from canary.samples import Backend, BackendError, BackendErrorKind, Pair, QueryRecord, Target, TraceSample, Workload
 from canary.sources import limits, traceql
 from canary.sources.base import BatchResult
+from canary.sources.tls import client_files_problem, httpx_verify
 
 INSTANT_PATH = "/api/metrics/query"
 SEARCH_PATH = "/api/search"
@@ -56,11 +58,23 @@ class TempoSettings(BaseModel):
     """Sent as `X-Scope-OrgID` when set (multi-tenant Tempo)."""
     bearer_token: SecretStr | None = None
     verify_tls: bool = True
+    ca_file: Path | None = None
+    """PEM bundle to verify Tempo's certificate with, instead of the system's."""
+    cert_file: Path | None = None
+    """Client certificate (PEM) for a Tempo that requires one (the MOP stack's mTLS), with `key_file`."""
+    key_file: Path | None = None
     timeout_seconds: float = Field(10.0, gt=0)
     end_cutoff_seconds: float = Field(30.0, ge=0)
     """Tempo's `query_frontend.query_end_cutoff`: data newer than this is not queried."""
     search_limit: int = Field(20, ge=1, le=1000)
     """Traces asked from `/api/search` before keeping the newest few."""
+
+    @model_validator(mode="after")
+    def _client_certificate(self) -> TempoSettings:
+        problem = client_files_problem(self.ca_file, self.cert_file, self.key_file)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 # --- Tempo's answers (protobuf JSON) -------------------------------------------------------------
@@ -185,10 +199,11 @@ class TempoSource:
             headers["X-Scope-OrgID"] = settings.tenant
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
+        verify = httpx_verify(settings.verify_tls, settings.ca_file, settings.cert_file, settings.key_file)
         self._client = httpx.Client(
             base_url=settings.url.rstrip("/"),
             headers=headers,
-            verify=settings.verify_tls,
+            verify=verify,
             timeout=settings.timeout_seconds,
         )
 

@@ -240,7 +240,7 @@ def test_controller_urls_point_at_the_stack(dev: list[Manifest], controller: lis
     problems = _dangling([find(controller, "ConfigMap", "mop-canary-settings")], _service_ports(dev))
     assert not problems, problems
     assert settings["CANARY_MIMIR_URL"].endswith(":8080/prometheus")
-    assert settings["CANARY_TEMPO_URL"].startswith("http://tempo.mop.svc.cluster.local:3200")
+    assert settings["CANARY_TEMPO_URL"].startswith("https://tempo.mop.svc.cluster.local:3200")
 
 
 def test_tempo_generates_span_metrics_by_deployment_and_replicaset_without_local_blocks(dev: list[Manifest]) -> None:

@@ -59,7 +59,7 @@ def test_the_controller_accepts_its_settings_configmap(
     for key, value in data.items():
         monkeypatch.setenv(key, value)
     settings = ControllerSettings()
-    assert settings.mimir_url == "http://mimir.mop.svc.cluster.local:8080/prometheus"
+    assert settings.mimir_url == "https://mimir.mop.svc.cluster.local:8080/prometheus"
     assert settings.lease_namespace == "mop-canary"
     assert settings.slack_default_secret is not None and settings.slack_default_secret.name == "mop-canary-slack"
     role = find(controller, "Role", "mop-canary")

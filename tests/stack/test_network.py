@@ -34,6 +34,7 @@ FLOWS = {
     ("grafana", "loki", 3100),
     ("mop-canary", "mimir", 8080),
     ("mop-canary", "tempo", 3200),
+    ("mop-canary", "loki", 3100),
     (OUTSIDE, "grafana", 3000),
     # Alloy scrapes the components' /metrics
     *{("alloy", g, p) for g, p in [("tempo", 3200), ("grafana", 3000), ("mop-canary", 8080)]},

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from canary.controller.settings import ControllerSettings
 from tests.stack import alloy_syntax
 from tests.stack.conftest import COMBINATIONS, find
 
@@ -64,3 +65,16 @@ def test_tail_sampling_keeps_every_trace_of_the_workloads_under_analysis(
     assert controller_role["rules"][0]["verbs"] == ["get", "patch"]
     binding = find(objects, "RoleBinding", "mop-canary-sampling")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mop-canary", "namespace": "mop-canary"}]
+
+
+def test_the_controller_publishes_into_the_configmap_alloy_reads(
+    dev: list[Manifest], controller: list[Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in find(controller, "ConfigMap", "mop-canary-settings")["data"].items():
+        monkeypatch.setenv(key, value)
+    settings = ControllerSettings()
+    namespace, _, name = (settings.trace_sampling_configmap or "").partition("/")
+    configmap = find(dev, "ConfigMap", name)
+    assert configmap["metadata"]["namespace"] == namespace
+    role = find(dev, "Role", "mop-canary-sampling")
+    assert role["metadata"]["namespace"] == namespace and role["rules"][0]["resourceNames"] == [name]

@@ -5,7 +5,7 @@
 //   Kubernetes attributes, pod logs, the sampling ConfigMap) ; Tempo components <-> each other and
 //   -> Kafka ; Tempo metrics-generator -> Mimir ; Mimir, Loki, Tempo -> object storage (and, Mimir,
 //   -> memcached, -> the alert receivers) ; Grafana -> Mimir, Tempo, Loki ; users -> Grafana ;
-//   the canary controller -> Mimir, Tempo (its API-server and Slack egress are in manifests/).
+//   the canary controller -> Mimir, Tempo, Loki (its API-server and Slack egress are in manifests/).
 // Addresses outside the cluster (API server, cloud object storage, Slack/alert receivers) are HTTPS
 // egress to cfg.network.externalCIDRs (default: anywhere), narrowed per environment.
 local config = import 'config.libsonnet';
@@ -73,7 +73,7 @@ function(cfg) {
   loki: policy('loki', sel('loki'), [
     from([local_(sel('loki'))], [3100, 9095, 7946]),
     from([local_(sel('alloy'))], [3100]),
-    from([local_(sel('grafana'))], [3100]),
+    from([local_(sel('grafana')), controller], [3100]),
   ], [
     to([local_(sel('loki'))], [3100, 9095, 7946]),
     objectStorage,
