@@ -277,6 +277,8 @@ def _run(query: LogQuery, line: LogLine) -> _Entry | None:
 
 class Fault(StrEnum):
     HTTP_500 = "http-500"
+    HTTP_400 = "http-400"
+    """Refuse the query with 400 text/plain, as Loki refuses a query it cannot run."""
     HANG = "hang"
     """Do not answer until `hang_seconds` pass or the server stops."""
     GARBAGE = "garbage"
@@ -410,6 +412,8 @@ class LokiServer:
             return _Answer.text("no org id\n", 401)
         if fault is Fault.HTTP_500:
             return _Answer.text("rpc error: code = Internal desc = simulated failure", 500)
+        if fault is Fault.HTTP_400:
+            return _Answer.text("parse error : simulated refusal", 400)
         if fault is Fault.HANG:
             with self._lock:
                 release = self._release

@@ -1162,6 +1162,8 @@ def _exemplar_limit(params: dict[str, str], query: Query) -> int:
 class Fault(StrEnum):
     HTTP_500 = "http-500"
     """Answer 500 with a text/plain message."""
+    HTTP_400 = "http-400"
+    """Refuse the query: 400 with a text/plain message, as Tempo refuses a query it cannot run."""
     HANG = "hang"
     """Do not answer until `hang_seconds` pass or the server stops."""
     GARBAGE = "garbage"
@@ -1301,6 +1303,8 @@ class TempoServer:
             org = None
         if fault is Fault.HTTP_500:
             return _Answer.text("rpc error: code = Internal desc = simulated failure", 500)
+        if fault is Fault.HTTP_400:
+            return _Answer.text("invalid TraceQL query: simulated refusal", 400)
         if fault is Fault.HANG:
             self._release.wait(self.hang_seconds)
             return _Answer.text("simulated hang ended", 503)

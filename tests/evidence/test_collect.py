@@ -178,6 +178,9 @@ def test_every_query_pins_the_namespace_and_escapes_names() -> None:
             ["routes: tempo http error", "downstream: tempo http error", "failing traces: tempo http error"],
         ),
         (TempoFault.PARTIAL, None, ["routes: tempo limit error"]),
+        (TempoFault.HTTP_400, LokiFault.HTTP_400, ["routes: tempo http error: GET /api/metrics/query: HTTP 400: "
+                                                   "invalid TraceQL query: simulated refusal",
+                                                   "error log lines: loki http error"]),
         (None, LokiFault.GARBAGE, ["log lines of the traces: loki malformed error"]),
         (None, LokiFault.HANG, ["log lines of the traces: loki timeout error"]),
     ],
