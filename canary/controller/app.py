@@ -13,18 +13,19 @@ from datetime import UTC, datetime
 
 from kubernetes.client import ApiClient, CoreV1Api
 
-from canary.analysis import Analyzer
-from canary.config.slo import Metrics
+from canary.analysis import Analyzer, Outcome
+from canary.config.slo import Metrics, NotifyEvent
 from canary.controller import mutations
 from canary.controller.http import HealthServer
 from canary.controller.ledger import StatusLedger
+from canary.controller.machine import Decision, Effect
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import Obj, meta
 from canary.controller.reconciler import DecisionHook, Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.settings import ControllerSettings
 from canary.controller.slostore import SLOStore
-from canary.controller.status import CanaryPhase, read_status
+from canary.controller.status import CanaryPhase, CanaryStatus, read_status
 from canary.evidence.collect import EvidenceCollector
 from canary.evidence.enrich import EnrichingNotifications
 from canary.evidence.model import RollbackEvidence
@@ -129,7 +130,7 @@ class ControllerApp:
             )
         self.reconciler = Reconciler(
             self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock,
-            on_decision=on_decision, min_interval=s.min_interval_seconds,
+            on_decision=self._decision_hook(on_decision), min_interval=s.min_interval_seconds,
         )
         self.runtime = Runtime(
             self.reconciler, Analyzer(self._metrics_source, traces, deadline_seconds=s.tick_deadline_seconds),
@@ -245,6 +246,29 @@ class ControllerApp:
 
     def _replicasets_of(self, deployment: Obj) -> list[Obj]:
         return owned_replicasets(deployment, self.replicaset_informer.list(meta(deployment).get("namespace")))
+
+    def _decision_hook(self, user: DecisionHook | None) -> DecisionHook:
+        """`user`'s hook, then: a rollback that sends no message still gets its evidence (status, Event)."""
+
+        def hook(deployment: Obj, decision: Decision, status: CanaryStatus, outcome: Outcome | None) -> None:
+            if user is not None:
+                user(deployment, decision, status, outcome)
+            notifications = self.notifications
+            if not isinstance(notifications, EnrichingNotifications) or outcome is None:
+                return
+            if decision.transition.effect is not Effect.REJECT:
+                return
+            revision = decision.status.template_hash
+            if any(e.type is NotifyEvent.ROLLED_BACK and e.revision == revision for e in status.outbox):
+                return  # the message's enrichment stores it
+            target = outcome.measurement.target
+            notifications.enrich_only(CanaryEvent(
+                type=NotifyEvent.ROLLED_BACK, namespace=target.canary.namespace, deployment=meta(deployment)["name"],
+                revision=revision, mode=status.mode, service=target.service, slo="", reason=status.message,
+                verdict=outcome.verdict, at=self.reconciler.clock(), target=target,
+            ))
+
+        return hook
 
     def _store_evidence(self, event: CanaryEvent) -> None:
         """Keep a rollback's evidence in the status annotation (and in its pending message), and say it

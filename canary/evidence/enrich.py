@@ -77,6 +77,15 @@ class EnrichingNotifications:
             self._running.add(thread)
         thread.start()
 
+    def enrich_only(self, event: CanaryEvent) -> None:
+        """Collect the evidence of a rollback nobody is notified of, for `on_evidence` alone (status, Event)."""
+        if event.target is None:
+            return
+        thread = threading.Thread(target=self._enrich, args=(event, None), name="evidence", daemon=True)
+        with self._lock:
+            self._running.add(thread)
+        thread.start()
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait for the enrichments under way (tests, shutdown); False when some are still running."""
         deadline = threading.Event()
@@ -93,11 +102,13 @@ class EnrichingNotifications:
         finally:
             timer.cancel()
 
-    def _enrich(self, event: CanaryEvent, slo: ServiceSLO) -> None:
+    def _enrich(self, event: CanaryEvent, slo: ServiceSLO | None) -> None:
+        """Collect, then publish to `slo`'s sinks (none for `enrich_only`), then `on_evidence`."""
         try:
             evidence = self._collect(event)
             enriched = event.model_copy(update={"evidence": evidence})
-            self.inner.publish(enriched, slo)
+            if slo is not None:
+                self.inner.publish(enriched, slo)
             if self.on_evidence is not None:
                 try:
                     self.on_evidence(enriched)
@@ -105,7 +116,8 @@ class EnrichingNotifications:
                     log.exception("storing the evidence of %s failed", event.key)
         except Exception:  # never lose the message to a bug in enrichment
             log.exception("enrichment of %s failed; sending it without evidence", event.key)
-            self.inner.publish(event, slo)
+            if slo is not None:
+                self.inner.publish(event, slo)
         finally:
             with self._lock:
                 self._running.discard(threading.current_thread())

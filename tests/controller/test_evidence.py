@@ -130,3 +130,21 @@ def test_tempo_and_loki_down_leave_the_rollback_and_its_message_intact_with_a_no
     assert "*Breached checks*" in body and "Evidence incomplete:" in body
     assert status.phase.value == "RolledBack" and env.image("evidence-down", "checkout") == "v1"
     assert status.evidence is not None and status.evidence.evidence.notes
+
+
+def test_a_rollback_nobody_is_told_about_still_keeps_its_evidence(env: Evidenced) -> None:
+    """No Slack or webhook in the SLO: the evidence still goes to the status annotation and an Event."""
+    ns = env.namespace("evidence-quiet")
+    env.slo(ns, "checkout", service="checkout")
+    env.deployment(ns, "checkout", "v1", annotations=ENABLED)
+    with env.controller(tempo_url=env.tempo.url, loki_url=env.loki.url, tempo_end_cutoff_seconds=0):
+        env.wait_phase(ns, "checkout", "Succeeded")
+        env.set_image(ns, "checkout", "bad")
+        env.wait_phase(ns, "checkout", "RolledBack")
+        status = wait_for("the evidence in the status", lambda: (s := env.status(ns, "checkout")) and s.evidence
+                          and s, timeout=30)
+        [event] = env.wait_events(ns, "checkout", "RollbackEvidence")
+    assert status.evidence is not None and status.evidence.revision in status.rejected
+    assert status.evidence.evidence.cause is not None and status.evidence.evidence.cause.span == "INSERT orders"
+    assert "POST /api/orders" in event["message"]
+    assert env.slack_messages(ns, "checkout") == []
