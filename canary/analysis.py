@@ -2,6 +2,10 @@
 
 config -> sources -> judge: this module is the only place that calls both. One call to `analyze`
 sends one query per signal to Mimir (and one pair to Tempo) whatever the number of canaries.
+
+Each request carries the canary's evidence so far (`canary.cumulative`); the measurement over the
+target's window is added to it and the judge sees the cumulative counts. Without previous evidence
+(the first check, or `canary analyze`) the evidence is that one window.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from canary.config.slo import Metrics, ServiceSLOSpec
+from canary.cumulative import Cumulative, accumulate
 from canary.judge import judge
 from canary.judge.model import Phase, Verdict
 from canary.samples import Measurement, Target
@@ -28,8 +33,11 @@ class AnalysisRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     target: Target
+    """Its `window` is the span measured now (see `canary.cumulative.accumulate`)."""
     slo: ServiceSLOSpec
     look: int = 1
+    cumulative: Cumulative | None = None
+    """The canary's evidence before this check (from its status); None: start from this measurement."""
 
 
 class Outcome(BaseModel):
@@ -38,7 +46,10 @@ class Outcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     measurement: Measurement
+    """The cumulative counts judged (target.window = seconds of evidence), with this check's queries."""
     verdict: Verdict
+    cumulative: Cumulative | None = None
+    """The evidence after this check, to be stored with the verdict (unchanged by a backend error)."""
 
 
 class Analyzer:
@@ -94,13 +105,15 @@ class Analyzer:
                 queries.extend(spans.queries)
                 errors.extend(e for e in (spans.error, spans.target_errors.get(key)) if e is not None)
                 trace_pair = spans.values.get(key)
-            measurement = Measurement(
+            increment = Measurement(
                 target=request.target,
                 red=red.values.get(key),
                 traces=trace_pair,
                 errors=tuple(errors),
                 queries=tuple(queries),
             )
+            evidence = accumulate(request.cumulative, increment, end)
+            measurement = evidence.measurement(increment)
             try:
                 verdict = judge(measurement, request.slo, look=request.look)
             except Exception as exc:  # one canary's odd numbers never cost the others their check
@@ -110,10 +123,13 @@ class Analyzer:
             if verdict.phase is Phase.FAIL and self.traces is not None:
                 examples, _ = self.traces.example_failing_traces(request.target, end)
                 measurement = measurement.model_copy(update={"example_traces": tuple(examples[:5])})
-            outcomes[key] = Outcome(measurement=measurement, verdict=verdict)
+            outcomes[key] = Outcome(measurement=measurement, verdict=verdict, cumulative=evidence)
         return outcomes
 
 
 def _errors(group: Sequence[AnalysisRequest], reason: str) -> dict[str, Outcome]:
     verdict = Verdict(phase=Phase.ERROR, checks=(), message=reason.splitlines()[0][:500] if reason else "error")
-    return {r.target.key: Outcome(measurement=Measurement(target=r.target), verdict=verdict) for r in group}
+    return {
+        r.target.key: Outcome(measurement=Measurement(target=r.target), verdict=verdict, cumulative=r.cumulative)
+        for r in group
+    }

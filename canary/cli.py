@@ -16,7 +16,7 @@ from rich.console import Console
 from canary import __version__
 from canary.config.loader import load_files
 from canary.config.slo import ServiceSLO
-from canary.config.units import parse_duration
+from canary.config.units import format_duration, parse_duration
 from canary.controller.commands import Context, Kubeconfig, RequestTimeout
 from canary.controller.commands import register as register_controller_commands
 from canary.errors import CanaryGroup, ExitCode, fail
@@ -167,6 +167,8 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
+SINCE_LOOKBACK_SECONDS = 6 * 3600.0
+"""`canary analyze` without --since: how far back the canary ReplicaSet's first requests are looked for."""
 EXIT_CODES = {
     Phase.PASS: ExitCode.OK, Phase.FAIL: ExitCode.FAIL, Phase.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
     Phase.ERROR: ExitCode.BACKEND,
@@ -237,12 +239,21 @@ def analyze(
     ] = None,
     insecure_skip_verify: Annotated[bool, typer.Option(help="Do not verify TLS certificates.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds per backend query.")] = 10.0,
-    window: Annotated[str | None, typer.Option(help="Window to analyse, e.g. 5m (default: the SLO's).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", "--window",
+            help="Evidence to test, e.g. 30m: the last DURATION (default: since the canary ReplicaSet first served, "
+            "up to 6h). --window is the former name.",
+        ),
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.TABLE,
 ) -> None:
-    """Compare a canary with its baseline once and print every check and the verdict.
+    """Test a canary against its SLO and baseline on all its evidence at once, and print every check,
+    its estimate with anytime-valid bounds, and the verdict.
 
-    Exit codes: 0 pass, 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
+    The same cumulative tests as the controller, at one look over `--since`. Exit codes: 0 pass
+    (promotable), 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
     """
     from canary.analysis import AnalysisRequest, Analyzer
     from canary.evidence.collect import EvidenceCollector, latency_breached
@@ -258,9 +269,9 @@ def analyze(
     mimir_url = _url("--mimir-url", mimir_url) or mimir_url
     tempo_url = _url("--tempo-url", tempo_url)
     try:
-        seconds = parse_duration(window) if window else spec.analysis.window
+        seconds = parse_duration(since) if since else None
     except ValueError as exc:
-        raise _bad_input(f"--window: {exc}") from None
+        raise _bad_input(f"--since: {exc}") from None
     verify = not insecure_skip_verify
     mimir = MimirSource(
         MimirSettings(
@@ -277,6 +288,24 @@ def analyze(
         else None
     )
     end = datetime.now(UTC)
+    lookback = seconds or SINCE_LOOKBACK_SECONDS
+    seen, error = mimir.replicaset_times(namespace, deployment, end, lookback)
+    if error is not None:
+        err_console.print(f"[magenta]backend error[/magenta] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CODES[Phase.ERROR])
+    present = sorted(
+        (rs for rs, (_, last) in seen.items() if last >= end.timestamp() - lookback),
+        key=lambda rs: (seen[rs][0], seen[rs][1], rs),
+    )
+    if not present:
+        err_console.print(
+            f"no series for Deployment {namespace}/{deployment} in the last {format_duration(lookback)}: inconclusive",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_CODES[Phase.INCONCLUSIVE])
+    *older, newest = present
+    if seconds is None:  # since the canary ReplicaSet first served
+        seconds = max(1.0, end.timestamp() - seen[newest][0])
     if baseline:
         target = Target(
             key=f"{namespace}/{deployment}", service=spec.service, window=seconds,
@@ -284,17 +313,6 @@ def analyze(
             baseline=(Workload(namespace=namespace, deployment=baseline),),
         )
     else:
-        replicasets, error = mimir.discover_replicasets(namespace, deployment, end, seconds)
-        if error is not None:
-            err_console.print(f"[magenta]backend error[/magenta] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_CODES[Phase.ERROR])
-        if not replicasets:
-            err_console.print(
-                f"no series for Deployment {namespace}/{deployment} in the last {seconds:g}s: inconclusive",
-                highlight=False,
-            )
-            raise typer.Exit(EXIT_CODES[Phase.INCONCLUSIVE])
-        *older, newest = replicasets
         target = Target(
             key=f"{namespace}/{deployment}", service=spec.service, window=seconds,
             canary=Workload(namespace=namespace, deployment=deployment, replicaset=newest),

@@ -45,6 +45,9 @@ class Target(_Data):
 class LatencyHistogram(_Data):
     """Cumulative request counts per upper bound (seconds), as in a Prometheus histogram."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+    """The +Inf bound is written as "Infinity" in JSON (stored evidence reads back the same)."""
+
     buckets: tuple[tuple[float, float], ...]
     """(le, cumulative count) pairs sorted by le; the last le is +Inf."""
 

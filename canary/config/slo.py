@@ -68,6 +68,12 @@ class OnStuck(StrEnum):
     PROMOTE = "promote"
 
 
+class InconclusivePolicy(StrEnum):
+    HOLD = "hold"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
 class PromoteMode(StrEnum):
     AUTO = "auto"
     MANUAL = "manual"
@@ -113,13 +119,20 @@ class Analysis(_Model):
     interval: Duration = Field(30.0, ge=MIN_INTERVAL, le=MAX_WINDOW)
     """How often a check runs (the controller's --min-interval, 5s by default, is the floor). Default 30s."""
     window: Duration = Field(120.0, ge=MIN_WINDOW, le=MAX_WINDOW)
-    """How much recent data one check looks at (1s to 7d). Default 2m."""
+    """Span each check measures (1s to 7d); the judge tests the counts added up since the analysis began
+    (each request counted once, see canary.cumulative). Keep it several scrape intervals long. Default 2m."""
     min_requests: int = Field(50, ge=1, le=MAX_COUNT)
-    """Fewer canary requests than this in the window: inconclusive, never a failure. Default 50."""
+    """Fewer canary requests than this since the analysis began: inconclusive, never a decision. Default 50."""
     successful_checks: int = Field(10, ge=1, le=MAX_COUNT)
-    """Passed checks needed to promote. Default 10."""
-    failed_checks: int = Field(3, ge=1, le=MAX_COUNT)
-    """Consecutive failed checks that roll back. Default 3."""
+    """Checks at which the evidence shows the canary within every limit, needed to promote. Default 10."""
+    failed_checks: int = Field(1, ge=1, le=MAX_COUNT)
+    """Consecutive checks at which the evidence must cross the rollback boundary. Default 1: one
+    crossing is decisive (the 1% guarantee holds for any value; more only delays the rollback)."""
+    max_duration: Duration | None = Field(None, ge=MIN_WINDOW, le=MAX_WINDOW)
+    """Longest analysis: a canary still inconclusive after it gets `onInconclusive`. Default: none."""
+    on_inconclusive: InconclusivePolicy = InconclusivePolicy.HOLD
+    """hold (keep the canary held and keep analysing) | promote | rollback, once `maxDuration` is over
+    with no decision (never for a canary without data or with a backend in error). Default hold."""
     backend_error_limit: int = Field(4, ge=1, le=MAX_COUNT)
     """Consecutive backend errors before `onBackendFailure` applies. Default 4."""
     on_backend_failure: BackendFailurePolicy = BackendFailurePolicy.HOLD

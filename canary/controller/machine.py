@@ -8,12 +8,13 @@ with the actions the reconciler must carry out. Nothing here talks to Kubernetes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from canary.config.slo import BackendFailurePolicy, NotifyEvent, OnStuck, ServiceSLOSpec
+from canary.config.slo import BackendFailurePolicy, InconclusivePolicy, NotifyEvent, OnStuck, ServiceSLOSpec
 from canary.controller.status import CHECKED_PHASES, MAX_REJECTED, CanaryPhase, CanaryStatus, FreezeCause
+from canary.cumulative import Cumulative
 from canary.judge.model import Phase, Verdict
 from canary.notify.events import Mode
 
@@ -32,6 +33,10 @@ class Signal(StrEnum):
     FAIL = "fail"
     FAIL_LIMIT = "fail-limit"
     INCONCLUSIVE = "inconclusive"
+    EXPIRED_PROMOTE = "expired-promote"
+    """Still inconclusive after analysis.maxDuration, with onInconclusive: promote."""
+    EXPIRED_ROLLBACK = "expired-rollback"
+    """Still inconclusive after analysis.maxDuration, with onInconclusive: rollback."""
     BACKEND_ERROR = "backend-error"
     BACKEND_LIMIT_HOLD = "backend-limit-hold"
     BACKEND_LIMIT_ROLLBACK = "backend-limit-rollback"
@@ -195,6 +200,13 @@ TABLE: dict[tuple[CanaryPhase | None, Signal], Transition] = {
         P.PROMOTING, (Action.PROMOTE,), Count.PASS, event=(NORMAL, "Promoting")
     ),
     (P.ANALYSING, Signal.NOT_READY): Transition(P.WAITING, (Action.HOLD,)),
+    (P.ANALYSING, Signal.EXPIRED_PROMOTE): Transition(
+        P.PROMOTING, (Action.PROMOTE,), Count.LOOK, event=(NORMAL, "Promoting")
+    ),
+    (P.ANALYSING, Signal.EXPIRED_ROLLBACK): Transition(
+        P.ROLLING_BACK, (Action.ROLLBACK,), Count.LOOK, Effect.REJECT,
+        notify=NotifyEvent.ROLLED_BACK, event=(WARN, "RolledBack"),
+    ),
     # Promoting: checks go on until the rollout completes; a failing canary is still rolled back.
     **{(P.PROMOTING, s): t for s, t in _CHECKS.items()},
     (P.PROMOTING, Signal.PROMOTE_REQUESTED): Transition(actions=(Action.PROMOTE, Action.CLEAR_REQUEST)),
@@ -241,6 +253,8 @@ class Observation:
     settled: bool = False
     """Promoting: the rollout/promotion is complete. RollingBack: the rollback is in place."""
     verdict: Verdict | None = None
+    cumulative: Cumulative | None = None
+    """The cumulative counts behind `verdict`, stored with it."""
 
 
 @dataclass(frozen=True)
@@ -282,7 +296,7 @@ def classify(
         return {OnStuck.HOLD: Signal.STUCK_HOLD, OnStuck.ROLLBACK: Signal.STUCK_ROLLBACK,
                 OnStuck.PROMOTE: Signal.STUCK_PROMOTE}[spec.analysis.on_stuck]
     if obs.verdict is not None and status.phase in CHECKED_PHASES:
-        return _check_signal(status, obs.verdict, spec)
+        return _check_signal(status, obs.verdict, spec, now)
     if obs.settled and status.phase in (P.PROMOTING, P.ROLLING_BACK):
         return Signal.SETTLED
     if status.phase is P.WAITING:
@@ -310,13 +324,13 @@ def _stuck(status: CanaryStatus, obs: Observation, spec: ServiceSLOSpec, now: da
     """Waiting (not ready), or analysing without a conclusive check, for longer than maxWait; once."""
     if status.phase not in (P.WAITING, P.ANALYSING) or status.stuck_at is not None:
         return False
-    if obs.verdict is not None and obs.verdict.phase is not Phase.INCONCLUSIVE:
-        return False
+    if obs.verdict is not None and (obs.verdict.phase is not Phase.INCONCLUSIVE or _enough_data(obs.verdict)):
+        return False  # judge v2: an inconclusive canary with minRequests is waiting for evidence (maxDuration)
     since = max((t for t in (status.started_at, status.conclusive_at) if t is not None), default=None)
     return since is not None and (now - since).total_seconds() > spec.analysis.max_wait
 
 
-def _check_signal(status: CanaryStatus, verdict: Verdict, spec: ServiceSLOSpec) -> Signal:
+def _check_signal(status: CanaryStatus, verdict: Verdict, spec: ServiceSLOSpec, now: datetime | None) -> Signal:
     analysis = spec.analysis
     if status.phase is P.FROZEN:
         if status.freeze_cause is not FreezeCause.BACKEND:
@@ -333,7 +347,27 @@ def _check_signal(status: CanaryStatus, verdict: Verdict, spec: ServiceSLOSpec) 
     if verdict.phase is Phase.PASS:
         enough = status.checks_passed + 1 >= analysis.successful_checks
         return Signal.PASS_ENOUGH if enough and status.phase is P.ANALYSING else Signal.PASS
-    return Signal.INCONCLUSIVE
+    return _expired(status, verdict, spec, now) or Signal.INCONCLUSIVE
+
+
+def _enough_data(verdict: Verdict) -> bool:
+    return any(c.name == "sample-size" and c.result is Phase.PASS for c in verdict.checks)
+
+
+def _expired(status: CanaryStatus, verdict: Verdict, spec: ServiceSLOSpec, now: datetime | None) -> Signal | None:
+    """onInconclusive once maxDuration is over; never for a canary without data (no data never decides)."""
+    analysis = spec.analysis
+    if analysis.max_duration is None or analysis.on_inconclusive is InconclusivePolicy.HOLD:
+        return None
+    if now is None or status.started_at is None or status.phase is not P.ANALYSING:
+        return None
+    if now - status.started_at < timedelta(seconds=analysis.max_duration):
+        return None
+    if not any(c.name == "sample-size" and (c.samples or 0) > 0 for c in verdict.checks):
+        return None
+    if analysis.on_inconclusive is InconclusivePolicy.PROMOTE:
+        return Signal.EXPIRED_PROMOTE
+    return Signal.EXPIRED_ROLLBACK
 
 
 def lookup(phase: CanaryPhase, signal: Signal) -> Transition:
@@ -351,7 +385,13 @@ def decide(
     if signal is Signal.INVALID:
         new = new.model_copy(update={"message": obs.config_error or "no ServiceSLO"})
     elif obs.verdict is not None and transition.count is not Count.KEEP:
-        new = new.model_copy(update={"last_verdict": obs.verdict, "message": obs.verdict.message})
+        update: dict[str, object] = {"last_verdict": obs.verdict, "message": obs.verdict.message}
+        if obs.cumulative is not None:
+            update["cumulative"] = obs.cumulative
+        if signal in (Signal.EXPIRED_PROMOTE, Signal.EXPIRED_ROLLBACK):
+            policy = "promote" if signal is Signal.EXPIRED_PROMOTE else "rollback"
+            update["message"] = f"no decision within maxDuration (onInconclusive: {policy}): {obs.verdict.message}"
+        new = new.model_copy(update=update)
     elif transition.event is not None:
         new = new.model_copy(update={"message": _describe(signal, obs, transition, current, spec)})
     if obs.gitops and obs.template_hash in new.rejected and transition.event is not None:
@@ -376,7 +416,7 @@ def _apply(status: CanaryStatus, t: Transition, obs: Observation, now: datetime)
         update.update(
             template_hash=obs.template_hash, revision=obs.revision, started_at=now, checks_passed=0,
             checks_failed=0, backend_errors=0, looks=0, last_verdict=None, last_check_at=None,
-            conclusive_at=None, stuck_at=None,
+            conclusive_at=None, stuck_at=None, cumulative=None,
         )
         if not status.stable_hash and obs.previous_hash:
             update["stable_hash"] = obs.previous_hash

@@ -232,6 +232,7 @@ class Reconciler:
                 else settled(status.phase, mode, action, deployment, baseline)
             ),
             verdict=verdict,
+            cumulative=outcome.cumulative if outcome is not None and verdict is not None else None,
         )
         decision = decide(status, obs, spec, self.clock())
         if decision.signal is Signal.NONE or (

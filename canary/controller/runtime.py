@@ -312,10 +312,12 @@ class Runtime:
         if status.mode is Mode.CANARY and resolved.annotations and resolved.annotations.baseline:
             baseline = by_name.get((meta(dep).get("namespace", ""), resolved.annotations.baseline))
         canary_rs, baseline_rss = split_replicasets(self._replicasets_of(dep), status.template_hash)
+        # Each check measures the last window and adds its new share to the evidence kept in the status.
         target = target_for(dep, status.mode, spec.service, spec.analysis.window, canary_rs, baseline_rss, baseline)
         if target is None:
             return None
-        return status.template_hash, AnalysisRequest(target=target, slo=spec, look=status.looks + 1)
+        request = AnalysisRequest(target=target, slo=spec, look=status.looks + 1, cumulative=status.cumulative)
+        return status.template_hash, request
 
     def _publish_phases(self) -> None:
         self._phases_published = time.monotonic()

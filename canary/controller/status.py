@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from canary.cumulative import Cumulative
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import Verdict
 from canary.notify.events import CanaryEvent, Mode
@@ -64,6 +65,8 @@ class CanaryStatus(BaseModel):
     looks: int = 0
     """Checks run on this revision, the judge's sequential look index."""
     last_verdict: Verdict | None = None
+    cumulative: Cumulative | None = None
+    """The canary's and baseline's counts since the analysis began (what the judge tests)."""
     last_check_at: datetime | None = None
     conclusive_at: datetime | None = None
     """The last check that passed or failed (not inconclusive): progress, for `analysis.maxWait`."""

@@ -110,7 +110,10 @@ def checks_table(checks: list[CheckView]) -> Table:
     for c in checks:
         confidence = "-" if c.confidence is None else f"{c.confidence * 100:.1f}%"
         samples = "-" if c.samples is None else f"{c.samples:g}"
-        table.add_row(c.name, result_text(c.result), _value(c.canary, c.unit), _value(c.baseline, c.unit),
+        canary = _value(c.canary, c.unit)
+        if c.lower is not None and c.upper is not None:
+            canary += f" [{_value(c.lower, c.unit)}, {_value(c.upper, c.unit)}]"
+        table.add_row(c.name, result_text(c.result), canary, _value(c.baseline, c.unit),
                       _value(c.limit, c.unit), confidence, samples)
     return table
 

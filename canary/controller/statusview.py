@@ -23,6 +23,7 @@ from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, rea
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import CheckResult, Phase
 from canary.kube.deployments import label_selector, owned_replicasets, revision, template_hash
+from canary.report import waiting_for
 
 Obj = dict[str, Any]
 VIEW_API_VERSION = "canary.mop.dev/status-view/v1"
@@ -41,6 +42,13 @@ class CheckView(BaseModel):
     """1 - p-value of the test behind the result, when the judge ran one (0..1)."""
     samples: float | None = None
     reason: str = ""
+    lower: float | None = None
+    upper: float | None = None
+    """Anytime-valid bounds of the canary's value (judge v2), when the check has them."""
+    detect_seconds: float | None = None
+    """At the current traffic, the expected time until a breach of 2x the limit would be detected."""
+    promote_seconds: float | None = None
+    """At the current traffic and estimate, the expected time until this check allows promotion."""
 
 
 class ReplicaSetView(BaseModel):
@@ -175,6 +183,8 @@ def forecast(status: CanaryStatus, spec: ServiceSLOSpec | None) -> str:
         left = max(analysis.backend_error_limit - status.backend_errors, 1)
         return (f"{analysis.on_backend_failure.value} after {left} more backend error{'s' * (left > 1)} "
                 f"(~{_seconds(left * analysis.interval)})")
+    if last is Phase.INCONCLUSIVE:
+        return f"waiting for evidence: {waiting_for(status.last_verdict)}"
     manual = status.mode.value == "canary" and spec.promote.value == "manual"
     if manual and to_promote == 0:
         return "waiting for a manual promotion (canary promote NAMESPACE/NAME)"
@@ -187,7 +197,8 @@ def _check_view(check: CheckResult) -> CheckView:
     return CheckView(
         name=check.name, result=check.result, canary=check.canary, baseline=check.baseline, limit=check.threshold,
         unit=check.unit, confidence=None if check.p_value is None else 1.0 - check.p_value, samples=check.samples,
-        reason=check.reason,
+        reason=check.reason, lower=check.lower, upper=check.upper, detect_seconds=check.detect_seconds,
+        promote_seconds=check.promote_seconds,
     )
 
 

@@ -32,9 +32,19 @@ class CheckResult(BaseModel):
     window: float | None = None
     """Seconds of data."""
     p_value: float | None = None
-    """p-value of the statistical test behind a fail or an unconfirmed breach."""
+    """Anytime-valid p-value of "the canary breaks this limit is false" (1 / the e-value, at most 1)."""
     alpha: float | None = None
-    """Significance level spent on this check at this look (sequential analysis)."""
+    """The family's rollback level: P(a canary within every limit is ever rolled back) <= alpha."""
+    e_value: float | None = None
+    """Evidence against the limit since the analysis began: the rollback comes when the checks'
+    average e-value reaches 1/alpha."""
+    lower: float | None = None
+    upper: float | None = None
+    """Anytime-valid (1 - alpha) bounds of the canary's value (same unit), when the check has them."""
+    detect_seconds: float | None = None
+    """At the current traffic, the expected time until a breach of 2x the limit would be detected."""
+    promote_seconds: float | None = None
+    """At the current traffic and estimate, the expected further time until this check allows promotion."""
     skipped: bool = False
     """The check could not run (e.g. no baseline traffic); it does not count towards the verdict."""
 

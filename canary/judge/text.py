@@ -17,14 +17,25 @@ def seconds(value: float) -> str:
 
 
 def window(value: float) -> str:
-    return format_duration(value)
+    """A span in seconds as a duration, to the second: `2m`, `18m23s`."""
+    return format_duration(max(1, round(value)))
 
 
-def probability(value: float) -> str:
-    """p-values and levels: two significant digits, `0.0016`, `3.1e-07`."""
-    return f"{value:.2g}"
+def minutes(value: float) -> str:
+    """Roughly: `40s`, `12 min`, `3.5 h`."""
+    if value < 60:
+        return f"{value:.0f}s"
+    if value < 3600:
+        return f"{value / 60:.0f} min"
+    return f"{value / 3600:.1f} h"
 
 
-def evidence(p_value: float, alpha: float, look: int) -> str:
-    relation = "<" if p_value < alpha else ">="
-    return f"p={probability(p_value)} {relation} alpha {probability(alpha)} at look {look}"
+def eta(detect: float | None, promote: float | None, what: str, per_second: float) -> str:
+    """Why a check waits, in the operator's terms: what the current traffic can decide and when."""
+    rate = f"{per_second:.2g} req/s"
+    parts = []
+    if detect is not None:
+        parts.append(f"a {what} of 2x the limit would be detected in ~{minutes(detect)} at {rate}")
+    if promote is not None:
+        parts.append(f"promotion expected in ~{minutes(promote)} if the estimate holds")
+    return "; ".join(parts) or f"no decision in sight at {rate}"

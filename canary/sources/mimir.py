@@ -469,11 +469,20 @@ class MimirSource:
         A ReplicaSet whose series predate the lookback ties with the others on first appearance.
         Returns ([], error) when the backend fails.
         """
-        lookback = max(window, DISCOVERY_LOOKBACK_SECONDS)
+        seen, error = self.replicaset_times(namespace, deployment, end, max(window, DISCOVERY_LOOKBACK_SECONDS))
+        since = _unix(end) - window
+        present = [rs for rs, (_, last) in seen.items() if last >= since]
+        return sorted(present, key=lambda rs: (seen[rs][0], seen[rs][1], rs)), error
+
+    def replicaset_times(
+        self, namespace: str, deployment: str, end: datetime, lookback: float
+    ) -> tuple[dict[str, tuple[float, float]], BackendError | None]:
+        """(first, last) unix seconds at which each ReplicaSet of one Deployment had request series in
+        the `lookback` before `end` (sampled every 1/120 of it); ({}, error) when the backend fails."""
         query = self.builder.presence_query(namespace, deployment, lookback)
         rows, record = self._instant(query, end)
         if record.error is not None:
-            return [], record.error
+            return {}, record.error
         first: dict[str, float] = {}
         last: dict[str, float] = {}
         for row in rows:
@@ -482,9 +491,7 @@ class MimirSource:
             if not rs or stamp is None:
                 continue
             (first if row.metric.get("canary_stat") == "first" else last)[rs] = stamp
-        since = _unix(end) - window
-        present = [rs for rs in first if last.get(rs, -math.inf) >= since]
-        return sorted(present, key=lambda rs: (first[rs], last[rs], rs)), None
+        return {rs: (first[rs], last.get(rs, -math.inf)) for rs in first}, None
 
     # --- I/O ---
 

@@ -78,9 +78,28 @@ def test_canary_mode_with_baseline_and_table_output(prometheus: PrometheusServer
     assert any(cells[1].strip() == "availability" and cells[-2].strip() == "fail" for cells in rows)
 
 
-def test_window_flag_and_bad_window(prometheus: PrometheusServer, slo_file: Path) -> None:
-    code, output = analyze(prometheus.url, slo_file, "-n", "lowtraffic", "-d", "checkout", "--window", "soon")
-    assert code == 4 and "--window" in output
+def test_since_defaults_to_the_canary_replicaset_s_first_requests(prometheus: PrometheusServer, slo_file: Path) -> None:
+    """The canary ReplicaSet first served 20 minutes before the data's end: its whole evidence is
+    tested at one look, with bounds, e-values and the cumulative counts in the output."""
+    code, output = analyze(prometheus.url, slo_file, "-n", "errors", "-d", "checkout", "-o", "json")
+    assert code == 1, output
+    result = json.loads(output)
+    span = result["measurement"]["target"]["window"]
+    assert 1100 <= span <= 1500, span  # ~20 min, to the presence sampling's step (+ the lag to now)
+    availability = next(c for c in result["verdict"]["checks"] if c["name"] == "availability")
+    assert availability["samples"] > 10 * 1000  # 10 req/s over ~20 min, not one window
+    assert availability["lower"] > 0.1 and availability["e_value"] > 100
+    assert result["cumulative"]["increments"] == 1
+
+
+def test_since_flag_sets_the_span_and_a_bad_value_is_bad_input(prometheus: PrometheusServer, slo_file: Path) -> None:
+    code, output = analyze(prometheus.url, slo_file, "-n", "healthy", "-d", "checkout", "--since", "5m", "-o", "json")
+    assert code == 0, output
+    assert json.loads(output)["measurement"]["target"]["window"] == 300
+    code, output = analyze(prometheus.url, slo_file, "-n", "lowtraffic", "-d", "checkout", "--since", "soon")
+    assert code == 4 and "--since" in output
+    code, output = analyze(prometheus.url, slo_file, "-n", "healthy", "-d", "checkout", "--window", "10m")
+    assert code == 0 and "bounds" in output and "e-value" in output and "shown below" in output, output
 
 
 def test_unknown_deployment_is_inconclusive(prometheus: PrometheusServer, slo_file: Path) -> None:

@@ -43,7 +43,7 @@ def test_status_lists_guarded_deployments_only(cluster: tuple[KubeSim, str]) -> 
     result = runner.invoke(app, ["status", "--kubeconfig", kubeconfig, "-n", "default"])
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "default/checkout" in line)
-    assert "Analysing" in row and "guard" in row and " 7 " in row and "4/10 ✔ 1/3 ✖" in row
+    assert "Analysing" in row and "guard" in row and " 7 " in row and "4/10 ✔ 1/1 ✖" in row
     fresh = next(line for line in result.output.splitlines() if "default/fresh" in line)
     assert "not seen by the controller yet" in fresh
     assert "plain" not in result.output

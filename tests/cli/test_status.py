@@ -293,3 +293,23 @@ def test_canary_mode_shows_the_baseline(cluster: tuple[KubeSim, str]) -> None:
     assert document["items"][0]["baseline"]["images"] == ["shop/cart:v1"]
     lost = runner.invoke(app, ["status", "shop/lost-canary", "--kubeconfig", kubeconfig])
     assert "Baseline:      Deployment lost not found" in lost.output
+
+
+def test_an_undecided_canary_shows_its_estimates_bounds_and_time_to_a_decision() -> None:
+    """Judge v2: an inconclusive check says why the canary waits, in `canary status`'s forecast."""
+    import sys
+    from pathlib import Path
+
+    from canary.config.slo import ServiceSLOSpec
+    from canary.controller.statusview import forecast
+    from canary.judge import judge
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "judge"))
+    from judge_samples import measurement, red
+
+    spec = ServiceSLOSpec.model_validate({"service": "s", "objectives": {"availability": 99.5}})
+    verdict = judge(measurement(red(300, 1), red(300, 1)), spec)
+    quiet = CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.GUARD, last_verdict=verdict)
+    text = forecast(quiet, spec)
+    assert text.startswith("waiting for evidence: availability 0.33% [0.00%, ")
+    assert "promotion in ~" in text and "a 2x breach would be caught in ~" in text

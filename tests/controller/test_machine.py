@@ -259,3 +259,47 @@ def test_a_stuck_canary_is_reported_once_then_does_what_the_slo_says() -> None:
         assert acted.status.phase is phase and action in acted.actions and acted.transition.stuck
     begun = decide(d.status, obs("newer"), SPEC, late)
     assert begun.status.stuck_at is None, "a new revision may be reported stuck again"
+
+
+def _inconclusive(samples: float) -> Verdict:
+    result = Phase.PASS if samples >= 50 else Phase.INCONCLUSIVE
+    size = CheckResult(name="sample-size", result=result, reason="r", samples=samples)
+    return Verdict(phase=Phase.INCONCLUSIVE, checks=(size,), message="waiting for evidence")
+
+
+def test_max_duration_applies_on_inconclusive_once_over_and_only_with_data() -> None:
+    from datetime import timedelta
+
+    started = NOW - timedelta(minutes=31)
+    analysing = status(P.ANALYSING, started_at=started)
+    for policy, phase, signal in (
+        ("promote", P.PROMOTING, Signal.EXPIRED_PROMOTE),
+        ("rollback", P.ROLLING_BACK, Signal.EXPIRED_ROLLBACK),
+    ):
+        spec = SPEC.model_copy(update={"analysis": Analysis(max_duration="30m", on_inconclusive=policy)})
+        d = decide(analysing, obs(verdict=_inconclusive(800)), spec, NOW)
+        assert (d.signal, d.status.phase) == (signal, phase)
+        assert d.status.message.startswith(f"no decision within maxDuration (onInconclusive: {policy})")
+        # before the end, or without any data, nothing is decided
+        early = decide(status(P.ANALYSING, started_at=NOW - timedelta(minutes=5)), obs(verdict=_inconclusive(800)),
+                       spec, NOW)
+        assert early.signal is Signal.INCONCLUSIVE and early.status.phase is P.ANALYSING
+        empty = decide(analysing, obs(verdict=_inconclusive(0)), spec, NOW)  # no data: maxWait's business
+        assert empty.signal not in (Signal.EXPIRED_PROMOTE, Signal.EXPIRED_ROLLBACK)
+        assert empty.status.phase is P.ANALYSING
+    held = SPEC.model_copy(update={"analysis": Analysis(max_duration="30m")})  # default onInconclusive: hold
+    assert decide(analysing, obs(verdict=_inconclusive(800)), held, NOW).status.phase is P.ANALYSING
+    rejected = decide(analysing, obs(verdict=_inconclusive(800)),
+                      SPEC.model_copy(update={"analysis": Analysis(max_duration="30m", on_inconclusive="rollback")}),
+                      NOW).status
+    assert "new" in rejected.rejected
+
+
+def test_the_evidence_is_stored_with_each_verdict_and_cleared_by_a_new_revision() -> None:
+    from canary.cumulative import Cumulative
+
+    evidence = Cumulative(since=NOW, until=NOW, increments=3)
+    s = decide(status(P.ANALYSING), obs(verdict=verdict(Phase.INCONCLUSIVE), cumulative=evidence), SPEC, NOW).status
+    assert s.cumulative == evidence
+    restarted = decide(s, obs("newer"), SPEC, NOW).status
+    assert restarted.cumulative is None and restarted.template_hash == "newer"

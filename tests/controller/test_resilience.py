@@ -29,11 +29,18 @@ def test_controller_killed_mid_analysis_resumes_with_the_same_counts_and_rolls_b
         first.stop(release_lease=False)  # killed: nothing more is written by it
         before = env.status(ns, "checkout")
         assert before is not None and before.checks_failed in (1, 2)
-    # A new process reads the counts back from the annotation.
+        assert before.cumulative is not None and before.cumulative.red is not None
+    # A new process reads the counts and the evidence back from the annotation.
     with env.controller():
         rolled = env.wait_phase(ns, "checkout", "RolledBack")
         assert rolled.checks_failed == 3
         assert rolled.looks >= before.looks + 1
+        kept = rolled.cumulative
+        assert kept is not None and kept.red is not None and kept.red.canary is not None
+        assert kept.since == before.cumulative.since, "the evidence goes on from the same start"
+        assert kept.increments >= before.cumulative.increments
+        assert before.cumulative.red.canary is not None
+        assert kept.red.canary.requests >= before.cumulative.red.canary.requests
     with env.controller():  # and a third start repeats nothing
         wait_for("a resync", lambda: True)
         env.wait_phase(ns, "checkout", "RolledBack")

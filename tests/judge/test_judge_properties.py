@@ -38,7 +38,7 @@ def samples(draw: st.DrawFn, max_requests: float = 50_000) -> RedSample:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(data=st.data(), spec=slos, look=looks)
 def test_never_fails_a_canary_with_fewer_requests_than_min_requests(
     data: st.DataObject, spec: ServiceSLOSpec, look: int
@@ -52,7 +52,7 @@ def test_never_fails_a_canary_with_fewer_requests_than_min_requests(
     assert not verdict.failed
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(canary=samples(), baseline=st.none() | samples(), spec=slos, look=looks)
 def test_never_fails_while_a_backend_is_in_error(
     canary: RedSample, baseline: RedSample | None, spec: ServiceSLOSpec, look: int
@@ -63,7 +63,7 @@ def test_never_fails_while_a_backend_is_in_error(
     assert "mimir connection error" in verdict.message
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     canary=samples(),
     baseline=st.none() | samples(),
@@ -84,7 +84,7 @@ def test_more_canary_errors_never_turn_a_fail_into_a_pass(
         assert after.phase is not Phase.PASS
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(twin=samples(), spec=slos, look=looks)
 def test_a_canary_identical_to_its_baseline_and_within_objectives_never_fails(
     twin: RedSample, spec: ServiceSLOSpec, look: int
@@ -99,7 +99,7 @@ def test_a_canary_identical_to_its_baseline_and_within_objectives_never_fails(
     assert not verdict.failed
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(canary=st.none() | samples(), baseline=st.none() | samples(), spec=slos, look=looks, down=st.booleans())
 def test_every_verdict_survives_a_json_round_trip(
     canary: RedSample | None, baseline: RedSample | None, spec: ServiceSLOSpec, look: int, down: bool
@@ -112,7 +112,7 @@ def test_every_verdict_survives_a_json_round_trip(
     assert all(c.reason for c in verdict.checks)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(requests=counts, spec=slos)
 def test_no_request_data_for_the_canary_is_inconclusive_no_data(requests: float, spec: ServiceSLOSpec) -> None:
     verdict = judge(measurement(None, red(requests)), spec)
