@@ -304,8 +304,11 @@ def analyze(
         )
         raise typer.Exit(EXIT_CODES[Phase.INCONCLUSIVE])
     *older, newest = present
-    if seconds is None:  # since the canary ReplicaSet first served
-        seconds = max(1.0, end.timestamp() - seen[newest][0])
+    if seconds is None:  # since the canary ReplicaSet first served, to 1/120 of its age (a second look)
+        age = end.timestamp() - seen[newest][0] + 2 * lookback / 120
+        finer, error = mimir.replicaset_times(namespace, deployment, end, min(age, lookback))
+        first = finer.get(newest, seen[newest])[0] if error is None else seen[newest][0]
+        seconds = max(1.0, end.timestamp() - first + min(age, lookback) / 120)
     if baseline:
         target = Target(
             key=f"{namespace}/{deployment}", service=spec.service, window=seconds,
