@@ -23,7 +23,7 @@ VERIFIED_IMAGES = {
     "docker.io/grafana/mimir:3.0.2",
     "docker.io/grafana/loki:3.7.5",
     "docker.io/grafana/grafana:13.1.0",
-    "docker.io/library/memcached:1.6.44-alpine",
+    "docker.io/library/memcached:1.6.44",
     "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z",
 }
 API_CLIENTS = {"alloy", "obi"}  # the only pods that talk to the Kubernetes API

@@ -10,7 +10,8 @@
     mimir: 'docker.io/grafana/mimir:3.0.2',
     loki: 'docker.io/grafana/loki:3.7.5',
     grafana: 'docker.io/grafana/grafana:13.1.0',
-    memcached: 'docker.io/library/memcached:1.6.44-alpine',
+    // The Debian variant: the official Alpine image is built without TLS (memcached -Z needs it).
+    memcached: 'docker.io/library/memcached:1.6.44',
     minio: 'quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z',
   },
 
