@@ -268,6 +268,7 @@ def analyze(
     spec = slo.spec
     mimir_url = _url("--mimir-url", mimir_url) or mimir_url
     tempo_url = _url("--tempo-url", tempo_url)
+    loki_url = _url("--loki-url", loki_url)
     try:
         seconds = parse_duration(since) if since else None
     except ValueError as exc:

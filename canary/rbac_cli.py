@@ -10,6 +10,7 @@ import yaml
 from rich.console import Console
 
 from canary.config.loader import load_files
+from canary.errors import ExitCode
 from canary.kube.client import KubeConfigError, load_api_client
 from canary.rbac import CONTROLLER_SERVICE_ACCOUNT, secret_grant, webhook_secrets
 from canary.stack.apply import Applier, ApplyError
@@ -65,11 +66,11 @@ def grant_secrets(
     try:
         api = load_api_client(kubeconfig, context)
     except KubeConfigError as err:
-        raise _fail(str(err), 1) from None
+        raise _fail(str(err)) from None
     with api:
         try:
             for obj in objects:
                 result = Applier(api, field_manager="canary").apply_one(obj)
                 typer.echo(f"{result.ref} {result.change.value}")
         except ApplyError as err:
-            raise _fail(str(err), 1) from None
+            raise _fail(str(err), ExitCode.BACKEND) from None

@@ -51,7 +51,8 @@ def one_line_error(result: Result, code: ExitCode, *needles: str) -> None:
 
 def test_missing_kubeconfig(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope")
-    for args in (["status"], ["status", "shop/checkout"], ["abort", "shop/checkout"], ["validate", "--cluster"]):
+    for args in (["status"], ["status", "shop/checkout"], ["abort", "shop/checkout"], ["validate", "--cluster"],
+                 ["retry", "shop/checkout"], ["rbac", "grant-secrets", "-n", "shop", "--secret", "x", "--apply"]):
         one_line_error(runner.invoke(app, [*args, "--kubeconfig", missing]), ExitCode.BAD_INPUT,
                        f"kubeconfig {missing}: file not found")
 
@@ -92,6 +93,8 @@ def test_analyze_usage_and_url_errors_are_bad_input_not_verdicts(tmp_path: Path)
     one_line_error(runner.invoke(app, [*base, "--mimir-url", "http://127.0.0.1:1", "--tempo-url", "ftp://t"]),
                    ExitCode.BAD_INPUT, "--tempo-url")
     one_line_error(runner.invoke(app, [*base, "--mimir-url", "http://[::1"]), ExitCode.BAD_INPUT, "--mimir-url")
+    one_line_error(runner.invoke(app, [*base, "--mimir-url", "http://127.0.0.1:1", "--loki-url", "loki"]),
+                   ExitCode.BAD_INPUT, "--loki-url: 'loki' is not an http(s) URL")
     down = runner.invoke(app, [*base, "--mimir-url", f"http://127.0.0.1:{closed_port()}", "--timeout", "2"])
     assert down.exit_code == ExitCode.BACKEND and "Traceback" not in down.output
     unknown = runner.invoke(app, ["analyze", "--bogus"])
