@@ -313,3 +313,32 @@ def test_an_undecided_canary_shows_its_estimates_bounds_and_time_to_a_decision()
     text = forecast(quiet, spec)
     assert text.startswith("waiting for evidence: availability 0.33% [0.00%, ")
     assert "promotion in ~" in text and "a 2x breach would be caught in ~" in text
+
+
+def test_a_rolled_back_canary_shows_its_root_cause_evidence(cluster: tuple[KubeSim, str]) -> None:
+    from canary.evidence.model import Evidence, LogRef, RollbackEvidence, RouteStat, TraceRef
+
+    sim, kubeconfig = cluster
+    now = datetime.now(UTC)
+    evidence = Evidence(
+        start=now - timedelta(minutes=2), end=now, routes_source="metrics",
+        routes=(RouteStat(route="POST /api/orders", canary_requests=400, canary_errors=96, baseline_requests=900,
+                          baseline_errors=1, regressed=True),),
+        traces=(TraceRef(trace_id="4bf92f3577b34da6a3ce929d0e0e4736", cause="INSERT orders: deadlock"),),
+        logs=(LogRef(at=now, pod="checkout-v3-abc", line="ERROR deadlock detected"),),
+    )
+    st = CanaryStatus(phase=CanaryPhase.ROLLED_BACK, mode=Mode.GUARD, message="rollback complete",
+                      updated_at=now, evidence=RollbackEvidence(revision="3f2a", at=now, evidence=evidence))
+    deployment(sim, "checkout", {"canary.mop.dev/enabled": "true", STATUS_ANNOTATION: st.to_annotation()})
+    result = runner.invoke(app, ["status", "shop/checkout", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Root cause of the last rollback (template 3f2a, " in out
+    assert "REGRESSED" in out and "POST /api/orders" in out
+    assert "4bf92f3577b34da6a3ce929d0e0e4736  INSERT orders: deadlock" in out
+    assert "checkout-v3-abc: ERROR deadlock detected" in out
+    document = json.loads(runner.invoke(app, ["status", "shop/checkout", "-o", "json", "--kubeconfig",
+                                              kubeconfig]).output)
+    (item,) = document["items"]
+    assert item["evidence"]["revision"] == "3f2a"
+    assert item["evidence"]["evidence"]["routes"][0]["route"] == "POST /api/orders"
