@@ -10,7 +10,8 @@ Loki gotchas handled here (see tests/fixtures/loki/README.md):
 - Entry timestamps are nanosecond strings; `limit` is applied by Loki newest first (`backward`).
 
 A source never raises: connection, timeout, HTTP status (Loki's text/plain message quoted), JSON and
-shape errors all become a BackendError naming the backend, the query and the reason.
+shape errors all become a BackendError naming the backend, the query and the reason; every answer is
+read within its deadline and the body cap (`canary.sources.http`).
 """
 
 from __future__ import annotations
@@ -18,47 +19,24 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from canary.samples import Backend, BackendError, BackendErrorKind, QueryRecord
-from canary.sources.tls import client_files_problem, httpx_verify
+from canary.sources import limits
+from canary.sources.http import BackendFailure, HttpBackendSettings, JsonClient
 
 QUERY_RANGE_PATH = "/loki/api/v1/query_range"
-_BODY_QUOTE_LIMIT = 500
 _TRACE_IN_LINE = re.compile(r"(?:trace_?id|traceID)[\"=: ]+\"?([0-9a-fA-F]{16,32})\b")
 NS = 1_000_000_000
 
 
-class LokiSettings(BaseModel):
-    """Where Loki is and how to talk to it."""
+class LokiSettings(HttpBackendSettings):
+    """Where Loki is and how to talk to it (`url`: the query frontend, e.g. `http://loki:3100`)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    url: str = Field(min_length=1)
-    """Base URL of Loki's query frontend, e.g. `http://loki:3100`."""
-    tenant: str | None = None
-    """Sent as `X-Scope-OrgID` when set (multi-tenant Loki)."""
-    bearer_token: SecretStr | None = None
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    """PEM bundle to verify Loki's certificate with, instead of the system's."""
-    cert_file: Path | None = None
-    """Client certificate (PEM) for a Loki that requires one (the MOP stack's mTLS), with `key_file`."""
-    key_file: Path | None = None
-    timeout_seconds: float = Field(10.0, gt=0)
     max_line_chars: int = Field(1000, ge=80)
     """Longer lines are cut (a log line can be megabytes)."""
-
-    @model_validator(mode="after")
-    def _client_certificate(self) -> LokiSettings:
-        problem = client_files_problem(self.ca_file, self.cert_file, self.key_file)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
 
 
 class LogEntry(BaseModel):
@@ -94,31 +72,15 @@ class _Answer(_Shape):
     data: _Data
 
 
-class _Failure(Exception):
-    def __init__(self, error: BackendError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 class LokiSource:
     """Log lines from Loki over its HTTP API."""
 
-    def __init__(self, settings: LokiSettings) -> None:
+    def __init__(self, settings: LokiSettings, max_body_bytes: int = limits.MAX_BODY_BYTES) -> None:
         self.settings = settings
-        headers = {"Accept": "application/json"}
-        if settings.tenant:
-            headers["X-Scope-OrgID"] = settings.tenant
-        if settings.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        self._client = httpx.Client(
-            base_url=settings.url.rstrip("/"),
-            headers=headers,
-            verify=httpx_verify(settings.verify_tls, settings.ca_file, settings.cert_file, settings.key_file),
-            timeout=settings.timeout_seconds,
-        )
+        self._http = JsonClient(settings, Backend.LOKI, max_body_bytes)
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def __enter__(self) -> LokiSource:
         return self
@@ -141,7 +103,7 @@ class LokiSource:
         began = time.monotonic()
         try:
             answer = self._get(params, query)
-        except _Failure as failure:
+        except BackendFailure as failure:
             return [], self._record(query, began, 0, failure.error)
         if answer.data.resultType != "streams":
             error = self._error(
@@ -186,31 +148,7 @@ class LokiSource:
         )
 
     def _get(self, params: dict[str, str], query: str) -> _Answer:
-        where = f"GET {QUERY_RANGE_PATH}"
-        try:
-            response = self._client.get(QUERY_RANGE_PATH, params=params)
-        except httpx.TimeoutException:
-            reason = f"{where}: no answer within {self.settings.timeout_seconds:g}s"
-            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, reason)) from None
-        except (httpx.HTTPError, UnicodeError) as exc:
-            reason = f"{where}: cannot reach {self.settings.url}: {exc}"
-            raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
-        if response.status_code != 200:
-            kind = BackendErrorKind.LIMIT if response.status_code == 429 else BackendErrorKind.HTTP
-            message = _quote(response.text) or response.reason_phrase
-            raise _Failure(self._error(query, kind, f"{where}: HTTP {response.status_code}: {message}"))
-        try:
-            body = response.json()
-        except ValueError:
-            reason = f"{where}: answer is not JSON: {_quote(response.text)!r}"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
-        try:
-            return _Answer.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            at = ".".join(str(p) for p in first["loc"]) or "body"
-            reason = f"{where}: unexpected answer shape at {at}: {first['msg']}"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
+        return self._http.get(QUERY_RANGE_PATH, params, query, _Answer)
 
     def _error(self, query: str, kind: BackendErrorKind, reason: str) -> BackendError:
         return BackendError(backend=Backend.LOKI, query=query, kind=kind, reason=reason)
@@ -219,8 +157,3 @@ class LokiSource:
         return QueryRecord(
             backend=Backend.LOKI, query=query, seconds=time.monotonic() - began, series=series, error=error
         )
-
-
-def _quote(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _BODY_QUOTE_LIMIT else text[:_BODY_QUOTE_LIMIT] + "..."

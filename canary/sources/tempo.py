@@ -30,51 +30,27 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from canary.samples import Backend, BackendError, BackendErrorKind, Pair, QueryRecord, Target, TraceSample, Workload
 from canary.sources import limits, traceql
 from canary.sources.base import BatchResult
-from canary.sources.tls import client_files_problem, httpx_verify
+from canary.sources.http import BackendFailure, HttpBackendSettings, JsonClient
 
 INSTANT_PATH = "/api/metrics/query"
 SEARCH_PATH = "/api/search"
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
-_BODY_QUOTE_LIMIT = 500
 
 
-class TempoSettings(BaseModel):
-    """Where Tempo is and how to talk to it."""
+class TempoSettings(HttpBackendSettings):
+    """Where Tempo is and how to talk to it (`url`: the query frontend, e.g. `http://tempo:3200`)."""
 
-    model_config = ConfigDict(frozen=True)
-
-    url: str = Field(min_length=1)
-    """Base URL of the Tempo query frontend, e.g. `http://tempo:3200`."""
-    tenant: str | None = None
-    """Sent as `X-Scope-OrgID` when set (multi-tenant Tempo)."""
-    bearer_token: SecretStr | None = None
-    verify_tls: bool = True
-    ca_file: Path | None = None
-    """PEM bundle to verify Tempo's certificate with, instead of the system's."""
-    cert_file: Path | None = None
-    """Client certificate (PEM) for a Tempo that requires one (the MOP stack's mTLS), with `key_file`."""
-    key_file: Path | None = None
-    timeout_seconds: float = Field(10.0, gt=0)
     end_cutoff_seconds: float = Field(30.0, ge=0)
     """Tempo's `query_frontend.query_end_cutoff`: data newer than this is not queried."""
     search_limit: int = Field(20, ge=1, le=1000)
     """Traces asked from `/api/search` before keeping the newest few."""
-
-    @model_validator(mode="after")
-    def _client_certificate(self) -> TempoSettings:
-        problem = client_files_problem(self.ca_file, self.cert_file, self.key_file)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
 
 
 # --- Tempo's answers (protobuf JSON) -------------------------------------------------------------
@@ -171,14 +147,6 @@ class _SearchAnswer(_Shape):
 A = TypeVar("A", bound=_Shape)
 
 
-class _Failure(Exception):
-    """Internal: carries a BackendError out of the request helpers (never leaves this module)."""
-
-    def __init__(self, error: BackendError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 _SeriesKey = tuple[tuple[str, str | None], ...]
 SeriesKey = _SeriesKey
 """A series' labels as sorted (key, value) pairs."""
@@ -192,23 +160,11 @@ class TempoSource:
         max_body_bytes: int = limits.MAX_BODY_BYTES,
     ) -> None:
         self.settings = settings
-        self.max_body_bytes = max_body_bytes
         self._clock = clock
-        headers = {"Accept": "application/json"}
-        if settings.tenant:
-            headers["X-Scope-OrgID"] = settings.tenant
-        if settings.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        verify = httpx_verify(settings.verify_tls, settings.ca_file, settings.cert_file, settings.key_file)
-        self._client = httpx.Client(
-            base_url=settings.url.rstrip("/"),
-            headers=headers,
-            verify=verify,
-            timeout=settings.timeout_seconds,
-        )
+        self._http = JsonClient(settings, Backend.TEMPO, max_body_bytes)
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def __enter__(self) -> TempoSource:
         return self
@@ -239,7 +195,7 @@ class TempoSource:
         for seconds, group in sorted(by_window.items()):
             try:
                 values.update(self._fetch_group(seconds, group, end, records))
-            except _Failure as failure:
+            except BackendFailure as failure:
                 errors.update({target.key: failure.error for target in group})
         if errors and len(by_window) == 1:
             return BatchResult(error=next(iter(errors.values())), queries=tuple(records))
@@ -248,7 +204,7 @@ class TempoSource:
     def _fetch_group(
         self, seconds: int, group: list[Target], end: datetime, records: list[QueryRecord]
     ) -> dict[str, Pair[TraceSample]]:
-        """The query pair of one window; a _Failure spoils this window's targets only."""
+        """The query pair of one window; a BackendFailure spoils this window's targets only."""
         start, stop = self.window(end, seconds)
         rates: list[dict[_SeriesKey, float]] = []
         queries: list[str] = []
@@ -258,7 +214,7 @@ class TempoSource:
             began = time.monotonic()
             try:
                 series = self._instant(query, start, stop)
-            except _Failure as failure:
+            except BackendFailure as failure:
                 records.append(self._record(query, began, 0, failure.error))
                 raise
             records.append(self._record(query, began, len(series)))
@@ -274,7 +230,7 @@ class TempoSource:
                 )
             except ValueError as exc:
                 reason = f"GET {INSTANT_PATH}: {exc}"
-                raise _Failure(self._error(queries[1], BackendErrorKind.MALFORMED, reason)) from None
+                raise BackendFailure(self._error(queries[1], BackendErrorKind.MALFORMED, reason)) from None
         return values
 
     def example_failing_traces(
@@ -297,7 +253,7 @@ class TempoSource:
         try:
             answer = self._get(SEARCH_PATH, params, query, _SearchAnswer)
             ids = [(trace.startTimeUnixNano, _trace_id(trace.traceID, query)) for trace in answer.traces]
-        except _Failure as failure:
+        except BackendFailure as failure:
             return [], failure.error
         ids.sort(key=lambda item: item[0], reverse=True)
         return [trace_id for _, trace_id in ids[:limit]], None
@@ -310,7 +266,7 @@ class TempoSource:
         began = time.monotonic()
         try:
             series = self._instant(query, start, stop)
-        except _Failure as failure:
+        except BackendFailure as failure:
             return {}, self._record(query, began, 0, failure.error)
         return series, self._record(query, began, len(series))
 
@@ -342,7 +298,7 @@ class TempoSource:
                 )
                 for trace in answer.traces
             ]
-        except _Failure as failure:
+        except BackendFailure as failure:
             return [], self._record(query, began, 0, failure.error)
         hits.sort(key=lambda hit: hit.start_ns, reverse=True)
         return hits, self._record(query, began, len(hits))
@@ -352,7 +308,7 @@ class TempoSource:
     def _instant(self, query: str, start: int, stop: int) -> dict[_SeriesKey, float]:
         answer = self._get(INSTANT_PATH, {"q": query, "start": str(start), "end": str(stop)}, query, _InstantAnswer)
         if answer.status is not None and answer.status.upper() == "PARTIAL":
-            raise _Failure(
+            raise BackendFailure(
                 self._error(
                     query,
                     BackendErrorKind.LIMIT,
@@ -361,11 +317,11 @@ class TempoSource:
             )
         if answer.metrics is None and "series" not in answer.model_fields_set:
             reason = f"GET {INSTANT_PATH}: answer has neither series nor metrics: not a Tempo metrics answer"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+            raise BackendFailure(self._error(query, BackendErrorKind.MALFORMED, reason))
         jobs = answer.metrics or _JobMetrics()
         if jobs.completedJobs < jobs.totalJobs:
             reason = f"GET {INSTANT_PATH}: incomplete result: {jobs.completedJobs} of {jobs.totalJobs} jobs completed"
-            raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
+            raise BackendFailure(self._error(query, BackendErrorKind.LIMIT, reason))
         rates: dict[_SeriesKey, float] = {}
         for index, series in enumerate(answer.series):
             key = tuple(sorted((label.key, label.value.text()) for label in series.labels))
@@ -373,70 +329,15 @@ class TempoSource:
                 reason = (
                     f"GET {INSTANT_PATH}: series[{index}] {dict(key)} value is {series.value!r}, expected a rate >= 0"
                 )
-                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+                raise BackendFailure(self._error(query, BackendErrorKind.MALFORMED, reason))
             rates[key] = rates.get(key, 0.0) + series.value
             if not limits.plausible(rates[key]):
                 reason = f"GET {INSTANT_PATH}: series {dict(key)} sum to {rates[key]!r}, not a plausible rate"
-                raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason))
+                raise BackendFailure(self._error(query, BackendErrorKind.MALFORMED, reason))
         return rates
 
     def _get(self, path: str, params: dict[str, str], query: str, shape: type[A]) -> A:
-        """One GET within the query's (and tick's) deadline and the body cap; a 429 (or 503 with
-        Retry-After) is waited out once when the wait fits in the deadline, else reported as rate limited."""
-        where = f"GET {path}"
-        deadline = limits.query_deadline(self.settings.timeout_seconds)
-        for attempt in (1, 2):
-            status, reason_phrase, body, wait = self._fetch(path, params, query, deadline)
-            if status == 429 or (status == 503 and wait is not None):
-                honoured = wait is not None and wait <= limits.MAX_RETRY_AFTER and wait < limits.left(deadline)
-                if attempt == 1 and honoured and wait is not None:
-                    time.sleep(wait)
-                    continue
-                after = f", Retry-After {wait:g}s" if wait is not None else ""
-                message = _quote_body(body.decode("utf-8", "replace")) or reason_phrase
-                reason = f"{where}: rate limited: HTTP {status}{after}: {message}"
-                raise _Failure(self._error(query, BackendErrorKind.LIMIT, reason))
-            break
-        text = body.decode("utf-8", "replace")
-        if status != 200:
-            message = _quote_body(text) or reason_phrase
-            raise _Failure(self._error(query, BackendErrorKind.HTTP, f"{where}: HTTP {status}: {message}"))
-        try:
-            parsed: Any = limits.loads(body)
-        except ValueError as exc:
-            reason = f"{where}: answer is not JSON ({str(exc)[:100]}): {_quote_body(text)!r}"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
-        try:
-            return shape.model_validate(parsed)
-        except ValidationError as exc:
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, f"{where}: {_shape_error(exc)}")) from None
-        except RecursionError:
-            reason = f"{where}: answer nested too deeply"
-            raise _Failure(self._error(query, BackendErrorKind.MALFORMED, reason)) from None
-
-    def _fetch(
-        self, path: str, params: dict[str, str], query: str, deadline: float
-    ) -> tuple[int, str, bytes, float | None]:
-        """(status, reason phrase, body, Retry-After seconds); failures and broken bounds are a _Failure."""
-        where = f"GET {path}"
-        remaining = limits.left(deadline)
-        late = f"{where}: no answer within {self.settings.timeout_seconds:g}s (or the tick's deadline)"
-        if remaining <= 0:
-            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, late))
-        try:
-            with self._client.stream("GET", path, params=params, timeout=remaining) as response:
-                chunks = response.iter_bytes()
-                body = limits.read_body(lambda: next(chunks, b""), deadline, self.max_body_bytes, where)
-                return (response.status_code, response.reason_phrase, body,
-                        limits.retry_after(response.headers.get("Retry-After")))
-        except limits.LimitExceeded as exc:
-            kind = BackendErrorKind.TIMEOUT if exc.timeout else BackendErrorKind.LIMIT
-            raise _Failure(self._error(query, kind, str(exc))) from None
-        except httpx.TimeoutException:
-            raise _Failure(self._error(query, BackendErrorKind.TIMEOUT, late)) from None
-        except (httpx.HTTPError, UnicodeError) as exc:
-            reason = f"{where}: cannot reach {self.settings.url}: {exc}"
-            raise _Failure(self._error(query, BackendErrorKind.CONNECTION, reason)) from None
+        return self._http.get(path, params, query, shape)
 
     def _error(self, query: str, kind: BackendErrorKind, reason: str) -> BackendError:
         return BackendError(backend=Backend.TEMPO, query=query, kind=kind, reason=reason)
@@ -494,17 +395,5 @@ def _trace_id(raw: str, query: str) -> str:
             kind=BackendErrorKind.MALFORMED,
             reason=f"GET {SEARCH_PATH}: traces[].traceID {raw!r} is not 1 to 32 hex digits",
         )
-        raise _Failure(error)
+        raise BackendFailure(error)
     return raw.lower().rjust(32, "0")
-
-
-def _quote_body(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _BODY_QUOTE_LIMIT else text[:_BODY_QUOTE_LIMIT] + "..."
-
-
-def _shape_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".") or "body"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"unexpected answer shape at {where}: {first['msg']}{more}"
