@@ -1,9 +1,16 @@
 """Simulated controllers: Deployments roll out through ReplicaSets; workloads report ready pods at once.
 
-The Deployment controller follows the real one where the canary controller can tell: a template change
-makes (or, on undo, reuses) a ReplicaSet `<deployment>-<pod-template-hash>` with the next
-`deployment.kubernetes.io/revision`; the rollout advances one step per `step()` (or background tick);
-a paused Deployment neither creates ReplicaSets nor advances.
+The Deployment controller follows the real one (kube-controller-manager's `rolloutRolling`, `sync` and
+`scale`) where the canary controller can tell: a template change makes (or, on undo, reuses) a ReplicaSet
+`<deployment>-<pod-template-hash>` with the next `deployment.kubernetes.io/revision`, at once with its
+surge pods (`NewRSNewReplicas`: min(desired + maxSurge - all pods, desired - new pods)), and scales old
+ReplicaSets down as far as `maxUnavailable` allows; so with `maxSurge: 0` the new ReplicaSet starts at 0
+and old pods go first. Each later `step()` (or background tick) is one reconcile: scale the new
+ReplicaSet up if it may, else old ones down. A paused Deployment creates no ReplicaSet and does not
+advance; it is only scaled (one active ReplicaSet gets every replica; a saturated new one takes the
+old ones to 0 on the next tick; else several share desired + maxSurge proportionally, leftovers to the
+largest), so a new ReplicaSet paused at 0 pods stays at 0.
+`Recreate` scales old ReplicaSets to 0, then the new one to every replica. Pods are ready at once.
 """
 
 from __future__ import annotations
@@ -49,14 +56,39 @@ def _revision(obj: dict[str, Any]) -> int:
         return 0
 
 
-def _step_size(deployment: dict[str, Any], replicas: int) -> int:
-    surge = ((deployment["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%")
-    if isinstance(surge, str) and surge.endswith("%"):
-        try:
-            return max(1, math.ceil(replicas * float(surge[:-1]) / 100))
-        except ValueError:
-            return max(1, math.ceil(replicas / 4))
-    return max(1, int(surge)) if isinstance(surge, int) else max(1, math.ceil(replicas / 4))
+def _scaled(value: Any, replicas: int, round_up: bool) -> int:
+    """An int-or-percent of `replicas` (`intstr.GetScaledValueFromIntOrPercent`)."""
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    try:
+        percent = float(text[:-1]) if text.endswith("%") else float(text)
+    except ValueError:
+        percent = 25.0
+    exact = replicas * percent / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def fenceposts(deployment: dict[str, Any], replicas: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) in pods, as `ResolveFenceposts`: surge rounds up, unavailable down, and
+    both 0 means maxUnavailable 1. Recreate: (0, all)."""
+    strategy = deployment["spec"].get("strategy") or {}
+    if strategy.get("type") == "Recreate":
+        return 0, replicas
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def _replicas(rs: dict[str, Any] | None) -> int:
+    return int(rs["spec"].get("replicas", 0)) if rs is not None else 0
+
+
+def _available(rs: dict[str, Any]) -> int:
+    return int((rs.get("status") or {}).get("availableReplicas") or 0)
 
 
 class Controllers:
@@ -218,30 +250,29 @@ class Controllers:
             max_revision = max((_revision(rs) for rs in owned), default=0)
             olds = [rs for rs in owned if new is None or rs["metadata"]["uid"] != new["metadata"]["uid"]]
             old_total = sum(int(rs["spec"].get("replicas", 0)) for rs in olds)
-            moved = False
-            if new is None and not paused:
-                new = self._new_replicaset(deployment, max_revision + 1, replicas if old_total == 0 else 0)
-                moved = True
-            elif new is not None and not paused and _revision(new) < max_revision:
-                new = self._reuse(new, max_revision + 1)  # a rollback (undo) to an older template
-                moved = True
-            if new is not None and not paused:
-                moved = self._roll(deployment, new, olds, replicas, advance) or moved
-            elif paused:
-                self._scale_paused(new, olds, replicas)
+            moved = first = False
+            if new is not None and _revision(new) < max_revision:
+                new = self._reuse(new, max_revision + 1)  # a rollback (undo) to an older template, even paused
+                moved = first = not paused
+            if paused:
+                self._scale_paused(deployment, new, olds, replicas, advance)
+            elif (deployment["spec"].get("strategy") or {}).get("type") == "Recreate":
+                for rs in olds:
+                    self._scale(rs, 0, deployment)
+                if new is None:
+                    new = self._new_replicaset(deployment, max_revision + 1, replicas)
+                    moved = True
+                moved = self._scale(new, replicas, deployment) is not new or moved or old_total > 0
+            else:
+                if new is None:
+                    surge, _ = fenceposts(deployment, replicas)
+                    start = max(0, min(replicas + surge - old_total, replicas))
+                    new = self._new_replicaset(deployment, max_revision + 1, start)
+                    moved = first = True
+                moved = self._roll(deployment, new, olds, replicas, advance or first) or moved
             self._cleanup(deployment, new)
             self._deployment_status(deployment, new)
             return moved
-
-    def _scale_paused(self, new: dict[str, Any] | None, olds: list[dict[str, Any]], replicas: int) -> None:
-        """A paused Deployment only scales (`FindActiveOrLatest`): the one ReplicaSet with replicas, or
-        the newest when none has any, gets the Deployment's replicas; several active ones are left alone."""
-        owned = ([new] if new is not None else []) + olds
-        active = [rs for rs in owned if int(rs["spec"].get("replicas", 0)) > 0]
-        if len(active) == 1:
-            self._scale(active[0], replicas)
-        elif not active and owned:
-            self._scale(new if new is not None else max(olds, key=_revision), replicas)
 
     def _new_replicaset(self, deployment: dict[str, Any], revision: int, replicas: int) -> dict[str, Any]:
         meta, spec = deployment["metadata"], deployment["spec"]
@@ -250,6 +281,7 @@ class Controllers:
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = hash_
         selector = copy.deepcopy(spec.get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = hash_
+        desired = int(spec.get("replicas", 1))
         annotations = {
             k: v
             for k, v in (meta.get("annotations") or {}).items()
@@ -259,7 +291,7 @@ class Controllers:
             {
                 REVISION: str(revision),
                 DESIRED: str(spec.get("replicas", 1)),
-                MAX_REPLICAS: str(int(spec.get("replicas", 1)) + _step_size(deployment, int(spec.get("replicas", 1)))),
+                MAX_REPLICAS: str(desired + fenceposts(deployment, desired)[0]),
             }
         )
         rs = {
@@ -297,41 +329,84 @@ class Controllers:
         annotations[REVISION] = str(revision)
         return self.store.put(self.replicasets, rs)
 
-    def _scale(self, rs: dict[str, Any], replicas: int) -> dict[str, Any]:
+    def _scale(self, rs: dict[str, Any], replicas: int, deployment: dict[str, Any]) -> dict[str, Any]:
+        """Set a ReplicaSet's replicas and its desired/max-replicas annotations; returns `rs` itself if unchanged."""
         if int(rs["spec"].get("replicas", 0)) == replicas:
             return rs
+        desired = int(deployment["spec"].get("replicas", 1))
         rs = copy.deepcopy(rs)
         rs["spec"]["replicas"] = replicas
+        annotations = rs["metadata"].setdefault("annotations", {})
+        annotations[DESIRED] = str(desired)
+        annotations[MAX_REPLICAS] = str(desired + fenceposts(deployment, desired)[0])
         return self.store.put(self.replicasets, rs)
+
+    def _scale_paused(
+        self, deployment: dict[str, Any], new: dict[str, Any] | None, olds: list[dict[str, Any]], replicas: int,
+        advance: bool,
+    ) -> None:
+        """A paused Deployment is only scaled (the deployment controller's `scale`), never rolled forward.
+        A saturated new ReplicaSet (all its pods available) takes the old ones to 0 only on a tick, the
+        controller's next sync: writes a client makes back to back (scale one ReplicaSet up, another down)
+        can land before it, as they can on a real cluster, where that sync comes some milliseconds later."""
+        active = [rs for rs in ([new] if new is not None else []) + olds if _replicas(rs) > 0]
+        if len(active) <= 1:
+            target = active[0] if active else new or (max(olds, key=_revision) if olds else None)
+            if target is not None:
+                self._scale(target, replicas, deployment)
+            return
+        if new is not None and _replicas(new) == replicas and _available(new) >= replicas:
+            for rs in olds if advance else ():
+                self._scale(rs, 0, deployment)
+            return
+        allowed = replicas + fenceposts(deployment, replicas)[0] if replicas > 0 else 0
+        to_add = allowed - sum(_replicas(rs) for rs in active)
+        if to_add == 0:
+            return
+        ordered = sorted(active, key=lambda rs: (-_replicas(rs), -_revision(rs)))
+        sizes = {rs["metadata"]["uid"]: _replicas(rs) for rs in ordered}
+        added = 0
+        for rs in ordered:
+            annotated = int((rs["metadata"].get("annotations") or {}).get(MAX_REPLICAS) or allowed or 1)
+            share = round(_replicas(rs) * allowed / annotated) - _replicas(rs)
+            share = min(share, to_add - added) if to_add > 0 else max(share, to_add - added)
+            sizes[rs["metadata"]["uid"]] += share
+            added += share
+        sizes[ordered[0]["metadata"]["uid"]] += to_add - added
+        for rs in ordered:
+            self._scale(rs, max(0, sizes[rs["metadata"]["uid"]]), deployment)
 
     def _roll(
         self, deployment: dict[str, Any], new: dict[str, Any], olds: list[dict[str, Any]], replicas: int, advance: bool
     ) -> bool:
-        """One rollout step: the new ReplicaSet grows by the surge step, old ones shrink (oldest first)."""
-        current = int(new["spec"].get("replicas", 0))
-        old_total = sum(int(rs["spec"].get("replicas", 0)) for rs in olds)
-        recreate = (deployment["spec"].get("strategy") or {}).get("type") == "Recreate"
-        step = _step_size(deployment, replicas)
-        if old_total == 0 or recreate:
-            target, old_allowed = replicas, 0
-        elif current == 0:
-            target, old_allowed = min(replicas, step), min(old_total, replicas)  # first step: surge
-        elif advance:
-            target = min(replicas, current + step)
-            old_allowed = max(0, replicas - target)
-        else:
-            target, old_allowed = min(current, replicas), min(old_total, replicas)
-        moved = target != current or old_allowed < old_total
-        self._scale(new, target)
-        excess = old_total - old_allowed
+        """One reconcile of a rolling update (`rolloutRolling`): scale the new ReplicaSet up as far as maxSurge
+        allows and stop there, else scale old ones down (oldest first) as far as maxUnavailable allows. Without
+        `advance` (a change seen between ticks) only a finished rollout is kept at the desired size."""
+        old_total = sum(_replicas(rs) for rs in olds)
+        if not advance:
+            return old_total == 0 and self._scale(new, replicas, deployment) is not new
+        surge, unavailable = fenceposts(deployment, replicas)
+        current = _replicas(new)
+        if current > replicas:
+            return self._scale(new, replicas, deployment) is not new
+        grow = max(0, min(replicas + surge - (current + old_total), replicas - current))
+        if grow:
+            self._scale(new, current + grow, deployment)
+            return True
+        min_available = replicas - unavailable
+        if current + old_total - min_available - (current - _available(new)) <= 0:
+            return False
+        available = _available(new) + sum(min(_available(rs), _replicas(rs)) for rs in olds)
+        excess = available - min_available
+        moved = False
         for rs in sorted(olds, key=_revision):
             if excess <= 0:
                 break
-            have = int(rs["spec"].get("replicas", 0))
-            cut = min(have, excess)
+            cut = min(_replicas(rs), excess)
             if cut:
-                self._scale(rs, have - cut)
+                self._scale(rs, _replicas(rs) - cut, deployment)
                 excess -= cut
+                moved = True
         return moved
 
     def _cleanup(self, deployment: dict[str, Any], new: dict[str, Any] | None) -> None:
@@ -356,7 +431,7 @@ class Controllers:
         updated = int(new["spec"].get("replicas", 0)) if new else 0
         others = total - updated
         complete = new is not None and updated == replicas and others == 0
-        unavailable_allowed = self._max_unavailable(deployment, replicas)
+        unavailable_allowed = fenceposts(deployment, replicas)[1]
         old_status = deployment.get("status") or {}
         old_conditions = {c["type"]: c for c in old_status.get("conditions") or []}
         if spec.get("paused"):
@@ -398,16 +473,6 @@ class Controllers:
             updated_deployment["status"] = status
             updated_deployment["metadata"] = meta
             self.store.put(self.deployments, updated_deployment)
-
-    @staticmethod
-    def _max_unavailable(deployment: dict[str, Any], replicas: int) -> int:
-        value = ((deployment["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", "25%")
-        if isinstance(value, str) and value.endswith("%"):
-            try:
-                return math.floor(replicas * float(value[:-1]) / 100)
-            except ValueError:
-                return 0
-        return int(value) if isinstance(value, int) else 0
 
 
 def _condition(previous: dict[str, Any] | None, type_: str, status: str, reason: str, message: str) -> dict[str, Any]:

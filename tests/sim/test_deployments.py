@@ -60,20 +60,110 @@ def test_template_change_rolls_out_in_steps(apps: client.AppsV1Api, sim: KubeSim
     _set_image(apps, "web:2")
     rs = _replicasets(apps)
     (new,) = set(rs) - {old}
-    assert rs == {old: (4, "1"), new: (1, "2")}  # first step: 25% surge, old ones keep theirs
+    # at once, as kube-controller-manager: the new ReplicaSet with its surge pod (25% of 4, rounded up),
+    # an old pod gone as maxUnavailable (25%, rounded down) allows
+    assert rs == {old: (3, "1"), new: (1, "2")}
     current = apps.read_namespaced_deployment("web", "default")
     assert current.metadata.annotations[REVISION] == "2"
     assert current.metadata.generation == 2 and current.status.observed_generation == 2
     assert current.status.updated_replicas == 1
     assert {c.type: c.reason for c in current.status.conditions}["Progressing"] == "ReplicaSetUpdated"
 
-    assert sim.step_rollouts() == 1
-    assert _replicasets(apps) == {old: (2, "1"), new: (2, "2")}
+    assert sim.step_rollouts() == 1  # one reconcile: scale up as far as maxSurge allows, and stop
+    assert _replicasets(apps) == {old: (3, "1"), new: (2, "2")}
+    assert sim.step_rollouts() == 1  # then old ones down as far as maxUnavailable allows
+    assert _replicasets(apps) == {old: (1, "1"), new: (2, "2")}
     _finish(sim)
     assert _replicasets(apps) == {old: (0, "1"), new: (4, "2")}
     status = apps.read_namespaced_deployment("web", "default").status
     assert {c.type: c.reason for c in status.conditions}["Progressing"] == "NewReplicaSetAvailable"
     assert (status.replicas, status.updated_replicas, status.available_replicas) == (4, 4, 4)
+
+
+def _strategy(max_surge: int | str, max_unavailable: int | str) -> dict:
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}}
+
+
+def test_surge_pods_come_at_once_and_old_pods_stay_while_max_unavailable_is_zero(
+    apps: client.AppsV1Api, sim: KubeSim
+) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4, strategy=_strategy(1, 0)))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    (new,) = set(_replicasets(apps)) - {old}
+    assert _replicasets(apps) == {old: (4, "1"), new: (1, "2")}
+    totals = []
+    for _ in range(20):
+        if not sim.step_rollouts():
+            break
+        rs = _replicasets(apps)
+        totals.append(rs[old][0] + rs[new][0])
+    assert _replicasets(apps) == {old: (0, "1"), new: (4, "2")}
+    assert max(totals) == 5 and min(totals) >= 4, "never more than desired + 1 nor fewer than desired"
+
+
+def test_max_surge_zero_scales_old_pods_down_first_and_starts_the_new_replicaset_at_zero(
+    apps: client.AppsV1Api, sim: KubeSim
+) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4, strategy=_strategy(0, 1)))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    (new,) = set(_replicasets(apps)) - {old}
+    assert _replicasets(apps) == {old: (3, "1"), new: (0, "2")}
+    assert sim.step_rollouts() == 1
+    assert _replicasets(apps) == {old: (3, "1"), new: (1, "2")}
+    _finish(sim)
+    assert _replicasets(apps) == {old: (0, "1"), new: (4, "2")}
+
+
+def test_a_pause_before_the_new_replicaset_has_a_pod_holds_it_at_zero(apps: client.AppsV1Api, sim: KubeSim) -> None:
+    """As on a real cluster (the paused `sync` only scales): the one active ReplicaSet gets every replica back."""
+    apps.create_namespaced_deployment("default", deployment(replicas=4, strategy=_strategy(0, 1)))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    (new,) = set(_replicasets(apps)) - {old}
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": True}})
+    for _ in range(3):
+        sim.step_rollouts()
+    assert _replicasets(apps) == {old: (4, "1"), new: (0, "2")}
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": False}})
+    _finish(sim)
+    assert _replicasets(apps) == {old: (0, "1"), new: (4, "2")}
+
+
+def test_a_paused_rollout_keeps_desired_plus_surge_pods_the_leftover_to_the_largest(
+    apps: client.AppsV1Api, sim: KubeSim
+) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=4))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    (new,) = set(_replicasets(apps)) - {old}
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": True}})
+    assert sim.step_rollouts() == 0
+    assert _replicasets(apps) == {old: (4, "1"), new: (1, "2")}
+
+
+def test_a_paused_deployment_takes_old_replicasets_to_zero_once_the_new_one_is_saturated(
+    apps: client.AppsV1Api, sim: KubeSim
+) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=2))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    _finish(sim)
+    (new,) = set(_replicasets(apps)) - {old}
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"paused": True}})
+    apps.patch_namespaced_replica_set_scale(old, "default", {"spec": {"replicas": 2}})
+    assert _replicasets(apps) == {old: (2, "1"), new: (2, "2")}, "the deployment controller's next sync does it"
+    sim.step_rollouts()
+    assert _replicasets(apps) == {old: (0, "1"), new: (2, "2")}
+
+
+def test_recreate_replaces_every_pod_at_once(apps: client.AppsV1Api, sim: KubeSim) -> None:
+    apps.create_namespaced_deployment("default", deployment(replicas=3, strategy={"type": "Recreate"}))
+    (old,) = _replicasets(apps)
+    _set_image(apps, "web:2")
+    (new,) = set(_replicasets(apps)) - {old}
+    assert _replicasets(apps) == {old: (0, "1"), new: (3, "2")}
 
 
 def test_paused_deployment_holds_and_creates_no_replicaset(apps: client.AppsV1Api, sim: KubeSim) -> None:
