@@ -76,6 +76,18 @@ def undo_source(replicasets: list[Obj], status: CanaryStatus, current_hash: str)
     return older[-1] if older else None
 
 
+def guard_unsupported(deployment: Obj) -> str | None:
+    """Why guard mode cannot hold this Deployment's rollout at a canary step, or None."""
+    strategy = ((deployment.get("spec") or {}).get("strategy") or {}).get("type")
+    if strategy == "Recreate":
+        return (
+            "spec.strategy.type: Recreate replaces every pod at once, so there is no canary step to hold and "
+            "analyse in guard mode; use RollingUpdate, or canary mode (a separate canary Deployment with "
+            "canary.mop.dev/baseline)"
+        )
+    return None
+
+
 def canary_ready(mode: Mode, deployment: Obj, canary_rs: Obj | None) -> bool:
     if mode is Mode.CANARY:
         return ready_replicas(deployment) > 0

@@ -25,6 +25,7 @@ from canary.controller.observe import (
     Obj,
     canary_ready,
     gitops_agent,
+    guard_unsupported,
     images,
     meta,
     mid_rollout,
@@ -150,6 +151,9 @@ class Reconciler:
             return Resolved(
                 ann, slo, None, "annotation canary.mop.dev/baseline: a Deployment cannot be its own baseline"
             )
+        unsupported = None if ann.baseline else guard_unsupported(deployment)
+        if unsupported:
+            return Resolved(ann, slo, None, unsupported)
         return Resolved(ann, slo, spec, None)
 
     def reconcile(

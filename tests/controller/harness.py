@@ -101,7 +101,7 @@ class Cluster:
 
     def deployment(
         self, namespace: str, name: str, image: str, *, replicas: int = 4, app: str | None = None,
-        annotations: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None, strategy: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         labels = {"app": app or name, "deployment": name}
         return self.sim.create({
@@ -110,6 +110,7 @@ class Cluster:
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": labels},
+                **({"strategy": strategy} if strategy else {}),
                 "template": {"metadata": {"labels": labels},
                              "spec": {"containers": [{"name": "app", "image": f"shop/{app or name}:{image}"}]}},
             },
