@@ -41,6 +41,10 @@ def test_controller_killed_mid_analysis_resumes_with_the_same_counts_and_rolls_b
         assert kept.increments >= before.cumulative.increments
         assert before.cumulative.red.canary is not None
         assert kept.red.canary.requests >= before.cumulative.red.canary.requests
+        # the undo can complete at once (the stable ReplicaSet still runs its pods): let the message be
+        # delivered and recorded before this process stops, as a graceful stop after it would
+        wait_for("the rollback message recorded as delivered",
+                 lambda: (s := env.status(ns, "checkout")) is not None and not s.outbox and s.delivered)
     with env.controller():  # and a third start repeats nothing
         wait_for("a resync", lambda: True)
         env.wait_phase(ns, "checkout", "RolledBack")
