@@ -47,7 +47,7 @@ SLO_TEMPLATE = {
 }
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 40.0, every: float = 0.2) -> T:
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.2) -> T:
     """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -140,7 +140,7 @@ class Cluster:
         st = self.status(namespace, name)
         return st.phase.value if st else None
 
-    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 40.0) -> CanaryStatus:
+    def wait_phase(self, namespace: str, name: str, *phases: str, timeout: float = 90.0) -> CanaryStatus:
         def probe() -> CanaryStatus | None:
             st = self.status(namespace, name)
             return st if st is not None and st.phase.value in phases else None
@@ -151,7 +151,7 @@ class Cluster:
     def slack_messages(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages if f"{namespace}/{name}" in str(m.get("text", ""))]
 
-    def roll_out(self, namespace: str, name: str, image: str, *phases: str, timeout: float = 60.0) -> CanaryStatus:
+    def roll_out(self, namespace: str, name: str, image: str, *phases: str, timeout: float = 120.0) -> CanaryStatus:
         """Change the image, then wait until the analysis of the new template reaches one of `phases`."""
         before = self.status(namespace, name)
         self.set_image(namespace, name, image)
