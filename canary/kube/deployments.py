@@ -262,23 +262,10 @@ class Deployments:
 
     def patch_annotations(self, namespace: str, name: str, annotations: dict[str, str | None]) -> WriteOutcome:
         """Set (or with None delete) annotations with a JSON merge patch, whatever the resourceVersion."""
-        what = f"Deployment {namespace}/{name}"
-        if not self._may_write():
-            return WriteOutcome(status="fenced", reason=f"{what}: not annotated, this replica no longer leads")
-        try:
-            patched = call_json(
-                self._api.patch_namespaced_deployment,
-                name,
-                namespace,
-                {"metadata": {"annotations": annotations}},
-                _content_type="application/merge-patch+json",
-                timeout=self._timeout,
-            )
-        except Exception as e:
-            if status_of(e) == 404:
-                return WriteOutcome(status="not-found", reason=f"{what} not found")
-            return WriteOutcome(status="error", reason=f"annotate {what}: {describe(e)}")
-        return WriteOutcome(status="written", deployment=patched)
+        return self._merge_patch(
+            self._api.patch_namespaced_deployment, namespace, name, {"metadata": {"annotations": annotations}},
+            f"Deployment {namespace}/{name}", "annotate",
+        )
 
     def patch_scale(
         self, namespace: str, name: str, replicas: int, *, expect_template_hash: str | None
@@ -301,21 +288,25 @@ class Deployments:
         Used to take a rejected template's ReplicaSet to 0 while its Deployment is paused (the
         deployment controller then leaves it there and scales the one active ReplicaSet to full size).
         """
-        what = f"ReplicaSet {namespace}/{name}"
+        outcome = self._merge_patch(
+            self._api.patch_namespaced_replica_set_scale, namespace, name, {"spec": {"replicas": replicas}},
+            f"ReplicaSet {namespace}/{name}", "scale",
+        )
+        return outcome.model_copy(update={"deployment": None})  # the answer is a Scale, not a Deployment
+
+    def _merge_patch(
+        self, method: Callable[..., object], namespace: str, name: str, body: JsonObject, what: str, verb: str
+    ) -> WriteOutcome:
+        """One unguarded JSON merge patch, fenced like every write: a replica that no longer leads sends none."""
+        if not self._may_write():
+            return WriteOutcome(status="fenced", reason=f"{what}: not written ({verb}), this replica no longer leads")
         try:
-            call_json(
-                self._api.patch_namespaced_replica_set_scale,
-                name,
-                namespace,
-                {"spec": {"replicas": replicas}},
-                _content_type="application/merge-patch+json",
-                timeout=self._timeout,
-            )
+            patched = call_json(method, name, namespace, body, _content_type=MERGE_PATCH, timeout=self._timeout)
         except Exception as e:
             if status_of(e) == 404:
                 return WriteOutcome(status="not-found", reason=f"{what} not found")
-            return WriteOutcome(status="error", reason=f"scale {what}: {describe(e)}")
-        return WriteOutcome(status="written")
+            return WriteOutcome(status="error", reason=f"{verb} {what}: {describe(e)}")
+        return WriteOutcome(status="written", deployment=patched)
 
     def set_paused(self, namespace: str, name: str, paused: bool, *, expect_template_hash: str | None) -> WriteOutcome:
         """Set `spec.paused` (hold or resume the rollout) through `update_deployment`."""

@@ -297,7 +297,10 @@ def test_a_write_fence_that_says_no_refuses_every_write(sim: KubeSim, created: d
     sim.clear_requests()
     outcome = fenced.update_deployment("default", "web", set_image("web:2"), expect_template_hash=None)
     annotated = fenced.patch_annotations("default", "web", {"x": "y"})
-    assert (outcome.status, annotated.status) == ("fenced", "fenced") and "no longer leads" in outcome.reason
+    scaled = fenced.scale_replicaset("default", "web-rejected", 0)
+    assert (outcome.status, annotated.status, scaled.status) == ("fenced", "fenced", "fenced")
+    assert "no longer leads" in outcome.reason and "no longer leads" in scaled.reason
     assert writes(sim) == 0 and image_of(sim) == "web:1"
+    assert not [r for r in sim.requests if r.method == "PATCH"], "a fenced replica sends no patch at all"
     leading[0] = True
     assert fenced.update_deployment("default", "web", set_image("web:2"), expect_template_hash=None).status == "written"
