@@ -164,7 +164,7 @@ def main() -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    top = Table(title=f"import canary.cli: {cumulative / 1000:.0f} ms cumulative (median); costliest imports of one run")
+    top = Table(title=f"import canary.cli: {cumulative / 1000:.0f} ms cumulative (median); costliest imports")
     for column in ("module", "cumulative ms", "self ms"):
         top.add_column(column, justify="left" if column == "module" else "right")
     for module, own, total in costly:

@@ -1,37 +1,96 @@
-"""The `canary` command line."""
+"""The `canary` command line.
+
+Commands are imported when they run, not when `canary` starts: `canary --help` lists them from `LAZY_COMMANDS`
+(name, where the command lives, and the first paragraph of its help), and `canary status` imports what it
+needs and nothing of the controller's runtime. `benchmarks/imports.py` measures it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
+import typer.main
 from rich.console import Console
+from typer._click import Command, HelpFormatter
+from typer._click import Context as ClickContext
+from typer.core import TyperCommand
 
 from canary import __version__
-from canary.config.loader import load_files
-from canary.config.slo import ServiceSLO
-from canary.config.units import format_duration, parse_duration
-from canary.controller.commands import Context, Kubeconfig, RequestTimeout
-from canary.controller.commands import register as register_controller_commands
 from canary.errors import CanaryGroup, ExitCode, fail
-from canary.judge.model import Phase
-from canary.notify.cli import notify_app
-from canary.rbac_cli import rbac_app
-from canary.stack.cli import stack_app
-from canary.stack.cli import up as stack_up
+from canary.options import Context, Kubeconfig, RequestTimeout
+
+if TYPE_CHECKING:
+    from canary.config.slo import ServiceSLO
+    from canary.judge.model import Phase
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command (or a group of them) defined in another module, imported only when it is run or its own
+    `--help` is asked for. `help` is the first paragraph of its help, which `canary --help` lists."""
+
+    name: str
+    module: str
+    attribute: str
+    help: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `typer.Typer.command` (a function command only)."""
+
+    def load(self) -> Command:
+        target = getattr(importlib.import_module(self.module), self.attribute)
+        holder = typer.Typer()
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=self.name)
+        else:
+            holder.command(self.name, **self.settings)(target)
+        return typer.main.get_group(holder).commands[self.name]
+
+
+class _Listed(TyperCommand):
+    """What `canary --help` shows for a command that is not imported."""
+
+    def __init__(self, lazy: LazyCommand) -> None:
+        super().__init__(lazy.name, help=lazy.help)
+        self.lazy = lazy
+
+
+class CanaryApp(CanaryGroup):
+    """The root group: its own commands plus `LAZY_COMMANDS`, imported on first use."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for lazy in LAZY_COMMANDS:
+            self.commands[lazy.name] = _Listed(lazy)
+        self._listing = False
+
+    def format_help(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+        self._listing = True  # the command list needs names and help only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if isinstance(command, _Listed) and not self._listing:
+            command = self.commands[cmd_name] = command.lazy.load()
+        return command
+
 
 app = typer.Typer(
     name="canary",
     help="mop-canary: canary analysis and automatic rollback guarded by Mimir and Tempo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    cls=CanaryGroup,
+    cls=CanaryApp,
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -169,15 +228,23 @@ class OutputFormat(StrEnum):
 
 SINCE_LOOKBACK_SECONDS = 6 * 3600.0
 """`canary analyze` without --since: how far back the canary ReplicaSet's first requests are looked for."""
-EXIT_CODES = {
-    Phase.PASS: ExitCode.OK, Phase.FAIL: ExitCode.FAIL, Phase.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
-    Phase.ERROR: ExitCode.BACKEND,
-}
 EXIT_BAD_INPUT = ExitCode.BAD_INPUT
+
+
+def _exit_code(phase: Phase) -> ExitCode:
+    """`canary analyze`'s exit code for a verdict."""
+    from canary.judge.model import Phase
+
+    return {
+        Phase.PASS: ExitCode.OK, Phase.FAIL: ExitCode.FAIL, Phase.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
+        Phase.ERROR: ExitCode.BACKEND,
+    }[phase]
 
 
 def _url(option: str, value: str | None) -> str | None:
     """A backend URL given on the command line: http(s) with a host, or a one-line bad-input error."""
+    import httpx
+
     if value is None:
         return None
     try:
@@ -195,6 +262,8 @@ def _bad_input(message: str) -> typer.Exit:
 
 
 def _pick_slo(path: Path, name: str | None) -> ServiceSLO:
+    from canary.config.loader import load_files
+
     result = load_files([path])
     for error in result.errors:
         err_console.print(f"[red]error[/red] {error}", highlight=False, soft_wrap=True)
@@ -256,8 +325,10 @@ def analyze(
     (promotable), 1 fail, 2 inconclusive, 3 backend error, 4 bad input.
     """
     from canary.analysis import AnalysisRequest, Analyzer
+    from canary.config.units import format_duration, parse_duration
     from canary.evidence.collect import EvidenceCollector, latency_breached
     from canary.evidence.text import evidence_lines
+    from canary.judge.model import Phase
     from canary.report import verdict_table
     from canary.samples import Target, Workload
     from canary.sources.loki import LokiSettings, LokiSource
@@ -293,7 +364,7 @@ def analyze(
     seen, error = mimir.replicaset_times(namespace, deployment, end, lookback)
     if error is not None:
         err_console.print(f"[magenta]backend error[/magenta] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CODES[Phase.ERROR])
+        raise typer.Exit(ExitCode.BACKEND)
     present = sorted(
         (rs for rs, (_, last) in seen.items() if last >= end.timestamp() - lookback),
         key=lambda rs: (seen[rs][0], seen[rs][1], rs),
@@ -303,7 +374,7 @@ def analyze(
             f"no series for Deployment {namespace}/{deployment} in the last {format_duration(lookback)}: inconclusive",
             highlight=False,
         )
-        raise typer.Exit(EXIT_CODES[Phase.INCONCLUSIVE])
+        raise typer.Exit(ExitCode.INCONCLUSIVE)
     *older, newest = present
     if seconds is None:  # since the canary ReplicaSet first served, to 1/120 of its age (a second look)
         age = end.timestamp() - seen[newest][0] + 2 * lookback / 120
@@ -350,35 +421,53 @@ def analyze(
         else:
             for trace_id in outcome.measurement.example_traces:
                 console.print(f"  failing trace: {trace_id}", highlight=False)
-    raise typer.Exit(EXIT_CODES[verdict.phase])
+    raise typer.Exit(_exit_code(verdict.phase))
 
 
-def _register_demo() -> None:
+def _demo_missing() -> None:
+    """Run the whole loop on this machine (needs the `mop-canary[demo]` extra)."""
+    err_console.print(
+        "[red]error[/red] canary demo needs the demo extra: pip install 'mop-canary[demo]' (or ./dev demo)",
+        highlight=False,
+    )
+    raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+def _demo() -> LazyCommand:
     """`canary demo` comes with the optional `mop-canary[demo]` extra (the test kit, numpy, matplotlib)."""
     if importlib.util.find_spec("canary_testkit") is not None:
-        from canary_testkit.demo.command import demo
-
-        app.command("demo")(demo)
-        return
-
-    @app.command("demo", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def demo_missing() -> None:
-        """Run the whole loop on this machine (needs the `mop-canary[demo]` extra)."""
-        err_console.print(
-            "[red]error[/red] canary demo needs the demo extra: pip install 'mop-canary[demo]' (or ./dev demo)",
-            highlight=False,
+        return LazyCommand(
+            "demo", "canary_testkit.demo.command", "demo",
+            "Run the real controller against a simulated cluster on 127.0.0.1: a healthy v2 is promoted, a faulty\n"
+            "v3 is rolled back, and v3 re-applied is frozen. Under two minutes at the default speed.",
         )
-        raise typer.Exit(EXIT_BAD_INPUT)
+    return LazyCommand(
+        "demo", __name__, "_demo_missing", "Run the whole loop on this machine (needs the `mop-canary[demo]` extra).",
+        settings={"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}},
+    )
 
 
-app.add_typer(notify_app, name="notify")
-app.add_typer(stack_app, name="stack")
-app.add_typer(rbac_app, name="rbac")
-app.command("up")(stack_up)
-_register_demo()
-
-
-register_controller_commands(app)
+LAZY_COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand("up", "canary.stack.cli", "up",
+                "Apply the MOP stack, then the canary controller (the Kustomize base in manifests/)."),
+    _demo(),
+    LazyCommand("run", "canary.controller.commands", "run",
+                "Watch annotated Deployments, analyse their canaries, roll back or promote. Runs until stopped."),
+    LazyCommand("status", "canary.controller.commands", "status",
+                "Guarded Deployments: phase, checks, last verdict and why."),
+    LazyCommand("abort", "canary.controller.commands", "abort",
+                "Roll the canary back now, in any phase with a canary (Waiting, Analysing, Promoting, Frozen)."),
+    LazyCommand("promote", "canary.controller.commands", "promote",
+                "Promote the canary now, skipping the rest of its analysis (not a rejected revision: see retry)."),
+    LazyCommand("retry", "canary.controller.commands", "retry",
+                "Analyse the rejected revision the Deployment holds again, on purpose."),
+    LazyCommand("notify", "canary.notify.cli", "notify_app", "Notifications to Slack and JSON webhooks."),
+    LazyCommand("stack", "canary.stack.cli", "stack_app",
+                "The Managed Observability Platform (OBI, Alloy, Tempo, Mimir, Loki, Grafana): render, diff, apply."),
+    LazyCommand("rbac", "canary.rbac_cli", "rbac_app", "RBAC the controller needs in application namespaces."),
+)
+"""The commands `canary --help` lists after `validate` and `analyze`, in that order; `tests/cli/test_imports.py`
+checks each `help` against the command's own."""
 
 
 def main() -> None:

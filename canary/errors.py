@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
-import urllib3.exceptions
-from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from typer._click import Context  # typer vendors click; its exceptions are what typer's main handles
 from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperGroup
 
-from canary.kube.client import KubeConfigError
+if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
 
 
 class ExitCode(IntEnum):
@@ -76,25 +75,40 @@ def _api_message(exc: ApiException) -> str:
 
 
 def describe(exc: BaseException) -> tuple[ExitCode, str]:
-    """The exit code and one line for an exception that escaped a command."""
-    if isinstance(exc, KubeConfigError):
-        return ExitCode.BAD_INPUT, str(exc)
-    if isinstance(exc, ApiException):
-        if exc.status == 0 or exc.status is None:
-            return ExitCode.BACKEND, f"Kubernetes API server: {exc.reason}"
-        return ExitCode.BACKEND, f"Kubernetes API server answered {_api_message(exc)}"
-    if isinstance(exc, urllib3.exceptions.MaxRetryError):
-        pool = getattr(exc, "pool", None)
-        where = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "the API server"
-        return ExitCode.BACKEND, f"cannot reach the Kubernetes API server at {where}: {_connection_reason(exc)}"
-    if isinstance(exc, urllib3.exceptions.HTTPError):
-        return ExitCode.BACKEND, f"Kubernetes API server: {_connection_reason(exc)}"
-    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
-        return ExitCode.BAD_INPUT, f"invalid URL: {exc}"
-    if isinstance(exc, httpx.HTTPError):
-        request = getattr(exc, "_request", None)
-        where = f" {request.url}" if request is not None else ""
-        return ExitCode.BACKEND, f"cannot reach{where}: {exc or type(exc).__name__}"
+    """The exit code and one line for an exception that escaped a command.
+
+    An exception of a library can only exist once its module is imported, so each library is looked at only
+    when loaded: a command that never touched Kubernetes or httpx does not import them to describe its error."""
+    if "canary.kube.client" in sys.modules:
+        from canary.kube.client import KubeConfigError
+
+        if isinstance(exc, KubeConfigError):
+            return ExitCode.BAD_INPUT, str(exc)
+    if "kubernetes.client.exceptions" in sys.modules:
+        from kubernetes.client.exceptions import ApiException
+
+        if isinstance(exc, ApiException):
+            if exc.status == 0 or exc.status is None:
+                return ExitCode.BACKEND, f"Kubernetes API server: {exc.reason}"
+            return ExitCode.BACKEND, f"Kubernetes API server answered {_api_message(exc)}"
+    if "urllib3.exceptions" in sys.modules:
+        import urllib3.exceptions
+
+        if isinstance(exc, urllib3.exceptions.MaxRetryError):
+            pool = getattr(exc, "pool", None)
+            where = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "the API server"
+            return ExitCode.BACKEND, f"cannot reach the Kubernetes API server at {where}: {_connection_reason(exc)}"
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            return ExitCode.BACKEND, f"Kubernetes API server: {_connection_reason(exc)}"
+    if "httpx" in sys.modules:
+        import httpx
+
+        if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+            return ExitCode.BAD_INPUT, f"invalid URL: {exc}"
+        if isinstance(exc, httpx.HTTPError):
+            request = getattr(exc, "_request", None)
+            where = f" {request.url}" if request is not None else ""
+            return ExitCode.BACKEND, f"cannot reach{where}: {exc or type(exc).__name__}"
     if isinstance(exc, OSError):
         name = f" {exc.filename}" if exc.filename else ""
         return ExitCode.BAD_INPUT, f"cannot read{name}: {exc.strerror or exc}"

@@ -10,34 +10,25 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-import urllib3.exceptions
-from kubernetes.client import AppsV1Api
-from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
-from rich.console import Console, RenderableType
-from rich.text import Text
+from rich.console import Console
 
 from canary.controller.annotations import ABORT, PROMOTE, RETRY, is_enabled
-from canary.controller.observe import meta
 from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
-from canary.controller.statusview import DeploymentView
-from canary.errors import ExitCode, describe, fail
-from canary.kube.client import load_api_client
-from canary.kube.deployments import template_hash
-from canary.kube.wire import call_json
+from canary.errors import ExitCode, fail
+from canary.options import Context, Kubeconfig, RequestTimeout
+
+if TYPE_CHECKING:  # the rest is imported by the command that uses it: `canary status --help` needs none of it
+    from kubernetes.client import AppsV1Api
+    from rich.console import RenderableType
+
+    from canary.controller.statusview import DeploymentView
 
 console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger(__name__)
-
-Kubeconfig = Annotated[str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig file (default: in-cluster).")]
-Context = Annotated[str | None, typer.Option(help="Kubeconfig context.")]
-RequestTimeout = Annotated[
-    float, typer.Option(min=0.1, help="Seconds each request to the API server may take before it is an error.")
-]
 
 
 def run(
@@ -62,6 +53,8 @@ def run(
     log_format: Annotated[str | None, typer.Option(help="json (default) or text.")] = None,
 ) -> None:
     """Watch annotated Deployments, analyse their canaries, roll back or promote. Runs until stopped."""
+    from pydantic import ValidationError
+
     from canary import logs
     from canary.controller.app import ControllerApp
     from canary.controller.settings import load_settings
@@ -90,6 +83,10 @@ def run(
 
 
 def _api(kubeconfig: str | None, context: str | None) -> AppsV1Api:
+    from kubernetes.client import AppsV1Api
+
+    from canary.kube.client import load_api_client
+
     return AppsV1Api(load_api_client(kubeconfig, context))
 
 
@@ -128,11 +125,16 @@ def status(
     With NAMESPACE/NAME, one Deployment in detail: revisions with their ReplicaSets and pods, each check with
     canary/baseline/limit/confidence, what happens next, the last decisions and pending notifications.
     """
+    import urllib3.exceptions
     import yaml
+    from kubernetes.client.exceptions import ApiException
     from rich.live import Live
+    from rich.text import Text
 
     from canary.controller.statusrender import detail, list_view
     from canary.controller.statusview import StatusReader, status_document
+    from canary.errors import describe
+    from canary.kube.client import load_api_client
 
     target = _split_ref(ref, namespace) if ref else None
     reader = StatusReader(load_api_client(kubeconfig, context), timeout=request_timeout)
@@ -237,6 +239,12 @@ def refusal(request: Request, status: CanaryStatus | None, current_hash: str) ->
 
 def _request(ref: str, request: Request, kubeconfig: str | None, context: str | None) -> None:
     """Annotate the Deployment with the request for its current template, or refuse in one line (exit 1)."""
+    from kubernetes.client.exceptions import ApiException
+
+    from canary.controller.observe import meta
+    from canary.kube.deployments import template_hash
+    from canary.kube.wire import call_json
+
     namespace, _, name = ref.partition("/")
     if not namespace or not name:
         err_console.print(f"[red]error[/red] expected NAMESPACE/NAME, got {ref!r}", highlight=False)

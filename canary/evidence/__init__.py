@@ -4,8 +4,27 @@
 returns an `Evidence` (model.py); `enrich.py` runs it after a rollback, off the reconcile path.
 """
 
-from canary.evidence.collect import EvidenceCollector, collect_quietly
-from canary.evidence.model import Downstream, Evidence, LogRef, RollbackEvidence, RouteStat, TraceRef
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from canary.evidence.collect import EvidenceCollector, collect_quietly
+    from canary.evidence.model import Downstream, Evidence, LogRef, RollbackEvidence, RouteStat, TraceRef
+
+_EXPORTS = {
+    "EvidenceCollector": "canary.evidence.collect",
+    "collect_quietly": "canary.evidence.collect",
+    "Downstream": "canary.evidence.model",
+    "Evidence": "canary.evidence.model",
+    "LogRef": "canary.evidence.model",
+    "RollbackEvidence": "canary.evidence.model",
+    "RouteStat": "canary.evidence.model",
+    "TraceRef": "canary.evidence.model",
+}
+"""Public name -> the submodule that defines it, imported on first use (importing the package imports no
+submodule, so `import canary.X.y` costs only what `y` needs)."""
 
 __all__ = [
     "Downstream",
@@ -17,3 +36,12 @@ __all__ = [
     "TraceRef",
     "collect_quietly",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

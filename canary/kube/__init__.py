@@ -1,24 +1,61 @@
 """The controller's Kubernetes I/O: client loading, informers, leader election, Events and guarded
 Deployment writes, all on plain JSON dicts through the official `kubernetes` client."""
 
-from canary.kube.client import KubeConfigError, load_api_client
-from canary.kube.configmaps import slo_configmap_informer
-from canary.kube.deployments import (
-    POD_TEMPLATE_HASH_LABEL,
-    REVISION_ANNOTATION,
-    Deployments,
-    WriteOutcome,
-    WriteStatus,
-    owned_replicasets,
-    pod_template,
-    replicaset_template_for_undo,
-    revision,
-    template_hash,
-)
-from canary.kube.events import EventRecorder, EventType
-from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, EventKind, Handler, Informer, Resource
-from canary.kube.leader import LeaderElector, default_identity
-from canary.kube.wire import JsonObject, KubeApiError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from canary.kube.client import KubeConfigError, load_api_client
+    from canary.kube.configmaps import slo_configmap_informer
+    from canary.kube.deployments import (
+        POD_TEMPLATE_HASH_LABEL,
+        REVISION_ANNOTATION,
+        Deployments,
+        WriteOutcome,
+        WriteStatus,
+        owned_replicasets,
+        pod_template,
+        replicaset_template_for_undo,
+        revision,
+        template_hash,
+    )
+    from canary.kube.events import EventRecorder, EventType
+    from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, EventKind, Handler, Informer, Resource
+    from canary.kube.leader import LeaderElector, default_identity
+    from canary.kube.wire import JsonObject, KubeApiError
+
+_EXPORTS = {
+    "KubeConfigError": "canary.kube.client",
+    "load_api_client": "canary.kube.client",
+    "slo_configmap_informer": "canary.kube.configmaps",
+    "POD_TEMPLATE_HASH_LABEL": "canary.kube.deployments",
+    "REVISION_ANNOTATION": "canary.kube.deployments",
+    "Deployments": "canary.kube.deployments",
+    "WriteOutcome": "canary.kube.deployments",
+    "WriteStatus": "canary.kube.deployments",
+    "owned_replicasets": "canary.kube.deployments",
+    "pod_template": "canary.kube.deployments",
+    "replicaset_template_for_undo": "canary.kube.deployments",
+    "revision": "canary.kube.deployments",
+    "template_hash": "canary.kube.deployments",
+    "EventRecorder": "canary.kube.events",
+    "EventType": "canary.kube.events",
+    "CONFIGMAPS": "canary.kube.informer",
+    "DEPLOYMENTS": "canary.kube.informer",
+    "REPLICASETS": "canary.kube.informer",
+    "EventKind": "canary.kube.informer",
+    "Handler": "canary.kube.informer",
+    "Informer": "canary.kube.informer",
+    "Resource": "canary.kube.informer",
+    "LeaderElector": "canary.kube.leader",
+    "default_identity": "canary.kube.leader",
+    "JsonObject": "canary.kube.wire",
+    "KubeApiError": "canary.kube.wire",
+}
+"""Public name -> the submodule that defines it, imported on first use (importing the package imports no
+submodule, so `import canary.X.y` costs only what `y` needs)."""
 
 __all__ = [
     "CONFIGMAPS",
@@ -48,3 +85,12 @@ __all__ = [
     "slo_configmap_informer",
     "template_hash",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
