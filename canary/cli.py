@@ -425,9 +425,9 @@ def analyze(
 
 
 def _demo_missing() -> None:
-    """Run the whole loop on this machine (needs the `mop-canary[demo]` extra)."""
+    """Run the whole loop on this machine (needs the `mop-canary\\[demo]` extra)."""  # \[: not rich markup
     err_console.print(
-        "[red]error[/red] canary demo needs the demo extra: pip install 'mop-canary[demo]' (or ./dev demo)",
+        "[red]error[/red] canary demo needs the demo extra: pip install 'mop-canary\\[demo]' (or ./dev demo)",
         highlight=False,
     )
     raise typer.Exit(ExitCode.BAD_INPUT)
@@ -442,7 +442,8 @@ def _demo() -> LazyCommand:
             "v3 is rolled back, and v3 re-applied is frozen. Under two minutes at the default speed.",
         )
     return LazyCommand(
-        "demo", __name__, "_demo_missing", "Run the whole loop on this machine (needs the `mop-canary[demo]` extra).",
+        "demo", __name__, "_demo_missing",
+        "Run the whole loop on this machine (needs the `mop-canary\\[demo]` extra).",
         settings={"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}},
     )
 

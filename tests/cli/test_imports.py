@@ -87,3 +87,17 @@ def test_listed_help_is_each_command_s_own() -> None:
     assert group.list_commands(None) == [  # type: ignore[arg-type]
         "validate", "analyze", "up", "demo", "run", "status", "abort", "promote", "retry", "notify", "stack", "rbac",
     ]
+
+
+def test_demo_without_the_demo_extra_says_how_to_get_it() -> None:
+    """A plain `pip install mop-canary` has no test kit: `canary --help` still lists `demo`, and running it
+    names the extra to install (the test kit is hidden from the import system for this run)."""
+    hide = "import sys; sys.modules['canary_testkit'] = None; "
+    listed = subprocess.run([sys.executable, "-c", hide + RUN_CANARY, "--help"], capture_output=True, text=True,
+                            timeout=60, check=False, env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "needs the `mop-canary[demo]` extra" in listed.stdout
+    done = subprocess.run([sys.executable, "-c", hide + RUN_CANARY, "demo", "--speed", "2"], capture_output=True,
+                          text=True, timeout=60, check=False, env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 4, done.stderr[-2000:]
+    assert "pip install 'mop-canary[demo]'" in done.stderr
