@@ -6,9 +6,8 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
-from canary.controller.status import CanaryPhase, CanaryStatus, read_status
+from canary.controller.status import CanaryStatus, read_status
 from canary.cumulative import Cumulative, accumulate, add_histograms
-from canary.notify.events import Mode
 from canary.samples import (
     Backend,
     BackendError,
@@ -21,6 +20,7 @@ from canary.samples import (
     TraceSample,
     Workload,
 )
+from canary.vocabulary import CanaryPhase, Mode
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TARGET = Target(

@@ -25,7 +25,7 @@ from canary.controller.reconciler import DecisionHook, Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.settings import ControllerSettings
 from canary.controller.slostore import SLOStore
-from canary.controller.status import CanaryPhase, CanaryStatus, read_status
+from canary.controller.status import CanaryStatus, read_status
 from canary.evidence.collect import EvidenceCollector
 from canary.evidence.enrich import EnrichingNotifications
 from canary.evidence.model import RollbackEvidence
@@ -45,6 +45,7 @@ from canary.sources.loki import LokiSettings, LokiSource
 from canary.sources.mimir import MimirSettings, MimirSource
 from canary.sources.sampling import AnalysedTraceSource, SamplingPublisher
 from canary.sources.tempo import TempoSettings, TempoSource
+from canary.vocabulary import CanaryPhase
 
 log = logging.getLogger(__name__)
 

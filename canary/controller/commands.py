@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 
 from canary.controller.annotations import ABORT, PROMOTE, RETRY, is_enabled
-from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
+from canary.controller.status import CanaryStatus, read_status
 from canary.errors import ExitCode, fail
 from canary.options import Context, Kubeconfig, RequestTimeout
+from canary.vocabulary import CanaryPhase, FreezeCause
 
 if TYPE_CHECKING:  # the rest is imported by the command that uses it: `canary status --help` needs none of it
     from kubernetes.client import AppsV1Api

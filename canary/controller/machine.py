@@ -13,10 +13,10 @@ from enum import StrEnum
 from typing import Literal
 
 from canary.config.slo import BackendFailurePolicy, InconclusivePolicy, NotifyEvent, OnStuck, ServiceSLOSpec
-from canary.controller.status import CHECKED_PHASES, MAX_REJECTED, CanaryPhase, CanaryStatus, FreezeCause
+from canary.controller.status import MAX_REJECTED, CanaryStatus
 from canary.cumulative import Cumulative
 from canary.judge.model import Phase, Verdict
-from canary.notify.events import Mode
+from canary.vocabulary import CHECKED_PHASES, CanaryPhase, FreezeCause, Mode
 
 P = CanaryPhase
 

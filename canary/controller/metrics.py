@@ -16,8 +16,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from canary.controller.status import CanaryPhase, CanaryStatus
+from canary.controller.status import CanaryStatus
 from canary.judge.model import Verdict
+from canary.vocabulary import CanaryPhase
 
 Key = tuple[str, str]
 """(namespace, deployment)"""

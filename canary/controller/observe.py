@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from canary.config.slo import RollbackAction, ServiceSLOSpec
-from canary.controller.status import CanaryPhase, CanaryStatus
+from canary.controller.status import CanaryStatus
 from canary.kube.deployments import template_hash
-from canary.notify.events import Mode
 from canary.samples import Target, Workload
+from canary.vocabulary import CanaryPhase, Mode
 
 Obj = dict[str, Any]
 

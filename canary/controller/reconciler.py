@@ -19,7 +19,7 @@ from canary.analysis import Outcome
 from canary.config.slo import NotifyEvent, RollbackAction, ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller import mutations
 from canary.controller.annotations import AnnotationError, Annotations, is_enabled, parse_annotations
-from canary.controller.machine import Action, Count, Decision, Effect, EventType, Observation, Signal, decide
+from canary.controller.machine import Action, Count, Decision, Effect, Observation, Signal, decide
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import (
     Obj,
@@ -39,11 +39,12 @@ from canary.controller.observe import (
     split_replicasets,
     undo_source,
 )
-from canary.controller.status import MAX_DELIVERED, CanaryPhase, CanaryStatus, read_status
+from canary.controller.status import MAX_DELIVERED, CanaryStatus, read_status
 from canary.kube.deployments import WriteOutcome, revision, template_hash
-from canary.notify.events import CanaryEvent, Mode
+from canary.notify.events import CanaryEvent
 from canary.notify.ledger import event_key
 from canary.sources.traceql import failing_spans_query
+from canary.vocabulary import CanaryPhase, EventType, Mode
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from canary.controller.metrics import ControllerMetrics
 from canary.controller.observe import Obj, meta, split_replicasets, target_for
 from canary.controller.reconciler import Reconciler
 from canary.controller.slostore import SLOStore
-from canary.controller.status import CHECKED_PHASES, CanaryPhase, read_status
-from canary.notify.events import Mode
+from canary.controller.status import read_status
+from canary.vocabulary import CHECKED_PHASES, CanaryPhase, Mode
 
 log = logging.getLogger(__name__)
 

@@ -9,41 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from canary.cumulative import Cumulative
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import Verdict
-from canary.notify.events import CanaryEvent, Mode
+from canary.notify.events import CanaryEvent
+from canary.vocabulary import CanaryPhase, FreezeCause, Mode
 
 STATUS_ANNOTATION = "canary.mop.dev/status"
 MAX_REJECTED = 20
 MAX_DELIVERED = 50
 MAX_STATUS_BYTES = 64 * 1024
 """A status annotation longer than this is not read (the controller's own stays far below)."""
-
-
-class CanaryPhase(StrEnum):
-    WAITING = "Waiting"
-    ANALYSING = "Analysing"
-    PROMOTING = "Promoting"
-    SUCCEEDED = "Succeeded"
-    ROLLING_BACK = "RollingBack"
-    ROLLED_BACK = "RolledBack"
-    FROZEN = "Frozen"
-    INVALID = "Invalid"
-
-
-CHECKED_PHASES = frozenset({CanaryPhase.ANALYSING, CanaryPhase.PROMOTING, CanaryPhase.FROZEN})
-"""Phases in which scheduled checks run (Frozen only while frozen by a backend outage)."""
-
-
-class FreezeCause(StrEnum):
-    REJECTED = "rejected-template"
-    BACKEND = "backend-down"
-    PAUSED = "rollback-pause"
 
 
 class CanaryStatus(BaseModel):

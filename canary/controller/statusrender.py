@@ -11,10 +11,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from canary.config.units import format_duration
-from canary.controller.status import CanaryPhase
 from canary.controller.statusview import CheckView, DeploymentView
 from canary.evidence.text import evidence_lines
 from canary.judge.model import Phase
+from canary.vocabulary import CanaryPhase
 
 PHASE_STYLE: dict[CanaryPhase, tuple[str, str]] = {
     CanaryPhase.WAITING: ("◌", "yellow"),

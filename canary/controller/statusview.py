@@ -19,11 +19,12 @@ from canary.config.loader import SLO_CONFIGMAP_LABEL, load_configmap
 from canary.config.slo import ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller.annotations import BASELINE, AnnotationError, is_enabled, parse_annotations
 from canary.controller.observe import images, meta
-from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause, read_status
+from canary.controller.status import CanaryStatus, read_status
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import CheckResult, Phase
 from canary.kube.deployments import label_selector, owned_replicasets, revision, template_hash
 from canary.report import waiting_for
+from canary.vocabulary import CanaryPhase, FreezeCause
 
 Obj = dict[str, Any]
 VIEW_API_VERSION = "canary.mop.dev/status-view/v1"

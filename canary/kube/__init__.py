@@ -21,10 +21,11 @@ if TYPE_CHECKING:
         revision,
         template_hash,
     )
-    from canary.kube.events import EventRecorder, EventType
+    from canary.kube.events import EventRecorder
     from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, EventKind, Handler, Informer, Resource
     from canary.kube.leader import LeaderElector, default_identity
     from canary.kube.wire import JsonObject, KubeApiError
+    from canary.vocabulary import EventType
 
 _EXPORTS = {
     "KubeConfigError": "canary.kube.client",
@@ -41,7 +42,7 @@ _EXPORTS = {
     "revision": "canary.kube.deployments",
     "template_hash": "canary.kube.deployments",
     "EventRecorder": "canary.kube.events",
-    "EventType": "canary.kube.events",
+    "EventType": "canary.vocabulary",
     "CONFIGMAPS": "canary.kube.informer",
     "DEPLOYMENTS": "canary.kube.informer",
     "REPLICASETS": "canary.kube.informer",

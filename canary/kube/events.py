@@ -13,15 +13,14 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
 
 from kubernetes.client import ApiClient, CoreV1Api
 
 from canary.kube.wire import JsonObject, call_json, describe, format_time, now, send_json, status_of
+from canary.vocabulary import EventType
 
 log = logging.getLogger(__name__)
 
-EventType = Literal["Normal", "Warning"]
 EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
 MAX_MESSAGE = 1024
 EVENT_TIMEOUT = (3.0, 5.0)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -94,14 +93,6 @@ def _json_object(data: bytes, what: str) -> JsonObject:
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status of an `ApiException` (0 for client-side transport failures), else None."""
     return exc.status if isinstance(exc, ApiException) else None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying later: unreachable server, timeouts, 429 and 5xx."""
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
-        return True
-    status = status_of(exc)
-    return status is not None and (status == 0 or status == 429 or status >= 500)
 
 
 def describe(exc: BaseException) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -11,11 +10,7 @@ from canary.config.slo import NotifyEvent
 from canary.evidence.model import Evidence
 from canary.judge.model import Verdict
 from canary.samples import Target
-
-
-class Mode(StrEnum):
-    GUARD = "guard"
-    CANARY = "canary"
+from canary.vocabulary import Mode
 
 
 class CanaryEvent(BaseModel):

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from canary.config.slo import NotifyEvent, ServiceSLO
 from canary.judge import judge
 from canary.judge.model import Phase, Verdict
-from canary.notify.events import CanaryEvent, Mode
+from canary.notify.events import CanaryEvent
 from canary.samples import LatencyHistogram, Measurement, Pair, RedSample, Target, Workload
+from canary.vocabulary import Mode
 
 
 def _histogram(requests: float, p50: float, p99: float) -> LatencyHistogram:

@@ -52,7 +52,7 @@ from canary.sources.promql import (
     Filter,
     MetricNames,
     QueryBuilder,
-    Signal,
+    RedSeries,
     naming_from,
     template_problems,
     window_literal,
@@ -151,7 +151,7 @@ class _Signals:
         self.errors: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
         self.buckets: dict[tuple[str, str], dict[str, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
 
-    def add(self, signal: Signal, rows: Iterable[_Row]) -> None:
+    def add(self, signal: RedSeries, rows: Iterable[_Row]) -> None:
         """Index the rows; ValueError naming the first series whose value or `le` is not a sane count."""
         for row in rows:
             value = _count(row.value[1])
@@ -159,9 +159,9 @@ class _Signals:
                 raise ValueError(f"{signal.value} series {_labels(row.metric)} has value {row.value[1]!r}, "
                                  "expected a finite count >= 0")
             ns, dep, rs = (row.metric.get(label, "") for label in (NAMESPACE, DEPLOYMENT, REPLICASET))
-            if signal is Signal.REQUESTS:
+            if signal is RedSeries.REQUESTS:
                 self.requests[(ns, dep)][rs] = value
-            elif signal is Signal.ERRORS:
+            elif signal is RedSeries.ERRORS:
                 self.errors[(ns, dep)][rs] = value
             else:
                 le = _finite(row.metric.get("le", ""), allow_inf=True)
@@ -399,7 +399,7 @@ class MimirSource:
             services=frozenset(t.service for t in group),
         )
         signals = _Signals()
-        for signal in Signal:
+        for signal in RedSeries:
             try:
                 query = self.builder.query(signal, flt, window)
             except (ValueError, KeyError, OverflowError) as exc:

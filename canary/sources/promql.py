@@ -50,7 +50,9 @@ the query: the Prometheus API takes the query in the URL, and proxies commonly c
 PLACEHOLDERS: Final = frozenset({"window", "selector", "service"})
 
 
-class Signal(StrEnum):
+class RedSeries(StrEnum):
+    """The series of the RED method each preset query reads."""
+
     REQUESTS = "requests"
     ERRORS = "errors"
     LATENCY_BUCKETS = "latency_buckets"
@@ -188,7 +190,7 @@ class QueryBuilder:
             return "service"
         return None
 
-    def query(self, signal: Signal, flt: Filter, window_seconds: float) -> str:
+    def query(self, signal: RedSeries, flt: Filter, window_seconds: float) -> str:
         """The PromQL for `signal` over `window_seconds`, for every workload that `flt` selects; filtered
         by namespaces only when the service filter would make it longer than MAX_QUERY_BYTES encoded."""
         query = self._query(signal, flt, window_seconds)
@@ -196,25 +198,25 @@ class QueryBuilder:
             return self._query(signal, flt.namespaces_only(), window_seconds)
         return query
 
-    def _query(self, signal: Signal, flt: Filter, window_seconds: float) -> str:
+    def _query(self, signal: RedSeries, flt: Filter, window_seconds: float) -> str:
         window = window_literal(window_seconds)
         if self.metrics.preset is MetricsPreset.CUSTOM:
             assert self.metrics.queries is not None  # guaranteed by Metrics' validator
             return render_template(self.metrics.queries, signal, flt, window)
         selector = flt.selector(self.service_label)
-        by = GROUPING + (", le" if signal is Signal.LATENCY_BUCKETS else "")
+        by = GROUPING + (", le" if signal is RedSeries.LATENCY_BUCKETS else "")
         if self.metrics.preset is MetricsPreset.SPANMETRICS:
             server = f'{selector}, span_kind="SPAN_KIND_SERVER"'
-            if signal is Signal.REQUESTS:
+            if signal is RedSeries.REQUESTS:
                 return _sum_increase(SPANMETRICS_CALLS, server, window, by)
-            if signal is Signal.ERRORS:
+            if signal is RedSeries.ERRORS:
                 return _sum_increase(SPANMETRICS_CALLS, f'{server}, status_code="STATUS_CODE_ERROR"', window, by)
             return _sum_increase(SPANMETRICS_BUCKETS, server, window, by)
         http, rpc = self.names.http, self.names.rpc
-        if signal is Signal.REQUESTS:
+        if signal is RedSeries.REQUESTS:
             parts = [_sum_increase(f"{http}_count", selector, window, by),
                      _sum_increase(f"{rpc}_count", selector, window, by)]
-        elif signal is Signal.ERRORS:
+        elif signal is RedSeries.ERRORS:
             http_errors = f'{selector}, http_response_status_code=~"{HTTP_ERROR_CODES}"'
             rpc_errors = f'{selector}, rpc_grpc_status_code=~"{GRPC_ERROR_CODES}"'
             parts = [_sum_increase(f"{http}_count", http_errors, window, by),
@@ -296,11 +298,11 @@ def naming_from(names_found: Iterable[str]) -> MetricNames | None:
 _PLACEHOLDER = re.compile(r"\$(?:(\w+)|\{(\w+)\}|(\$))")
 
 
-def render_template(templates: QueryTemplates, signal: Signal, flt: Filter, window: str) -> str:
+def render_template(templates: QueryTemplates, signal: RedSeries, flt: Filter, window: str) -> str:
     text = {
-        Signal.REQUESTS: templates.requests,
-        Signal.ERRORS: templates.errors,
-        Signal.LATENCY_BUCKETS: templates.latency_buckets,
+        RedSeries.REQUESTS: templates.requests,
+        RedSeries.ERRORS: templates.errors,
+        RedSeries.LATENCY_BUCKETS: templates.latency_buckets,
     }[signal]
     return Template(text).substitute(
         window=window,

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause
+from canary.controller.status import CanaryStatus
+from canary.vocabulary import CanaryPhase, FreezeCause
 from canary_testkit.demo import scenario as sc
 from canary_testkit.demo.environment import DemoEnvironment
 from canary_testkit.demo.options import Scenario

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from canary.cli import app
-from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus, FreezeCause
+from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
 from canary.kube.deployments import template_hash
-from canary.notify.events import Mode
+from canary.vocabulary import CanaryPhase, FreezeCause, Mode
 from canary_testkit.kube import KubeSim
 
 runner = CliRunner()

@@ -19,11 +19,12 @@ from typer.testing import CliRunner
 
 from canary.cli import app
 from canary.config.slo import NotifyEvent
-from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus
+from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
 from canary.controller.statusview import StatusView
 from canary.judge.model import CheckResult, Phase, Verdict
 from canary.kube.events import EventRecorder
-from canary.notify.events import CanaryEvent, Mode
+from canary.notify.events import CanaryEvent
+from canary.vocabulary import CanaryPhase, Mode
 from canary_testkit.kube import KubeSim
 
 runner = CliRunner()

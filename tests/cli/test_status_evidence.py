@@ -10,9 +10,9 @@ from test_status import cluster, deployment, runner  # noqa: F401 - `cluster` is
 from typer.testing import CliRunner
 
 from canary.cli import app
-from canary.controller.status import STATUS_ANNOTATION, CanaryPhase, CanaryStatus
+from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
 from canary.evidence.model import Downstream, Evidence, LogRef, RollbackEvidence, RouteStat, TraceRef
-from canary.notify.events import Mode
+from canary.vocabulary import CanaryPhase, Mode
 from canary_testkit.kube import KubeSim
 
 TRACE = "c204ed7b2857fbc0c66cd5b356750c85"

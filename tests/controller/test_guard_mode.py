@@ -3,7 +3,8 @@ Prometheus scraping generated traffic. Each test uses its own namespace."""
 
 from __future__ import annotations
 
-from canary.controller.status import CanaryPhase, CanaryStatus
+from canary.controller.status import CanaryStatus
+from canary.vocabulary import CanaryPhase
 from tests.controller.harness import Cluster, wait_for
 
 ENABLED = {"canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout"}

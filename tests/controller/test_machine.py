@@ -14,9 +14,9 @@ from canary.config.slo import (
     ServiceSLOSpec,
 )
 from canary.controller.machine import Action, Observation, Signal, classify, decide
-from canary.controller.status import CanaryPhase, CanaryStatus, FreezeCause
+from canary.controller.status import CanaryStatus
 from canary.judge.model import CheckResult, Phase, Verdict
-from canary.notify.events import Mode
+from canary.vocabulary import CanaryPhase, FreezeCause, Mode
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SPEC = ServiceSLOSpec(

@@ -9,7 +9,7 @@ import pytest
 
 from canary.controller.observe import gitops_agent, mid_rollout, serving_rejected
 from canary.kube.deployments import template_hash
-from canary.notify.events import Mode
+from canary.vocabulary import Mode
 
 
 def deployment(**meta: Any) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from typing import Any
 from canary.config.slo import NotifyEvent, default_slo
 from canary.judge import judge
 from canary.judge.model import Verdict
-from canary.notify.events import CanaryEvent, Mode
+from canary.notify.events import CanaryEvent
 from canary.notify.settings import DeliveryPolicy
 from canary.samples import LatencyHistogram, Measurement, Pair, RedSample, Target, Workload
+from canary.vocabulary import Mode
 
 AT = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 TRACEQL = (
