@@ -31,8 +31,8 @@ from rich.console import Console
 from rich.table import Table
 
 from canary.analysis import Analyzer
+from canary.controller.configure import Configurator
 from canary.controller.metrics import ControllerMetrics
-from canary.controller.reconciler import Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.slostore import SLOStore
 from canary_testkit.faults import EXPECTED, FaultServer, check_once
@@ -100,6 +100,22 @@ def faults() -> list[tuple[str, str, bool, float, float]]:
     return rows
 
 
+class _ListCache:
+    """The Runtime's cache over a list (no informer, no ReplicaSets)."""
+
+    def __init__(self, deployments: list[dict]) -> None:
+        self._deployments = deployments
+
+    def deployments(self, namespace: str | None = None) -> list[dict]:
+        return self._deployments
+
+    def deployment(self, namespace: str, name: str) -> dict | None:
+        return None
+
+    def replicasets_of(self, deployment: dict) -> list[dict]:
+        return []
+
+
 def resync_cost(n: int) -> float:
     """CPU seconds for one resync of `n` Deployments, 10% of them guarded, through Runtime.on_deployment."""
     deployments = [
@@ -108,9 +124,9 @@ def resync_cost(n: int) -> float:
         for i in range(n)
     ]
     metrics = ControllerMetrics()
-    reconciler = Reconciler(None, SLOStore(), None, None, metrics)  # type: ignore[arg-type]
-    runtime = Runtime(reconciler, Analyzer(lambda _: None), SLOStore(), metrics,  # type: ignore[arg-type]
-                      lambda namespace=None: deployments, lambda _: [])
+    slos = SLOStore()
+    runtime = Runtime(Configurator(slos), None, None, Analyzer(lambda _: None), slos, metrics,  # type: ignore[arg-type]
+                      _ListCache(deployments))
     started = time.process_time()
     for dep in deployments:
         runtime.on_deployment("RESYNC", dep)

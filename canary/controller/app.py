@@ -15,28 +15,28 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from canary.analysis import Analyzer, Outcome
 from canary.config.slo import Metrics, NotifyEvent
-from canary.controller import mutations
+from canary.controller.configure import Configurator
+from canary.controller.executor import DecisionHook, Executor
 from canary.controller.http import HealthServer
-from canary.controller.ledger import StatusLedger
 from canary.controller.machine import Decision, Effect
 from canary.controller.metrics import ControllerMetrics
-from canary.controller.observe import Obj, meta
-from canary.controller.reconciler import DecisionHook, Reconciler
+from canary.controller.outbox import Outbox, StatusChange, pending
+from canary.controller.reconciler import Reconciler
 from canary.controller.runtime import Runtime
 from canary.controller.settings import ControllerSettings
 from canary.controller.slostore import SLOStore
-from canary.controller.status import CanaryStatus, read_status
+from canary.controller.status import CanaryStatus
 from canary.evidence.collect import EvidenceCollector
 from canary.evidence.enrich import EnrichingNotifications
-from canary.evidence.model import RollbackEvidence
+from canary.kube.bodies import DeploymentBody
 from canary.kube.client import load_api_client
 from canary.kube.deployments import Deployments, owned_replicasets
 from canary.kube.events import EventRecorder
 from canary.kube.informer import CONFIGMAPS, DEPLOYMENTS, REPLICASETS, Informer
 from canary.kube.leader import LeaderElector, default_identity
+from canary.kube.wire import JsonObject
 from canary.notify.destinations import SecretLocation
 from canary.notify.events import CanaryEvent
-from canary.notify.ledger import event_key
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretResolver
 from canary.notify.settings import DeliveryPolicy, RenderSettings
@@ -45,13 +45,29 @@ from canary.sources.loki import LokiSettings, LokiSource
 from canary.sources.mimir import MimirSettings, MimirSource
 from canary.sources.sampling import AnalysedTraceSource, SamplingPublisher
 from canary.sources.tempo import TempoSettings, TempoSource
-from canary.vocabulary import CanaryPhase
 
 log = logging.getLogger(__name__)
 
 SLO_SELECTOR = "canary.mop.dev/slo-config"
 MAX_SOURCES = 16
 """Mimir sources kept for distinct SLO `metrics` settings (each holds a connection pool)."""
+
+
+class InformerCache:
+    """The Runtime's Cache over the Deployment and ReplicaSet informers."""
+
+    def __init__(self, deployments: Informer, replicasets: Informer) -> None:
+        self._deployments = deployments
+        self._replicasets = replicasets
+
+    def deployments(self, namespace: str | None = None) -> list[JsonObject]:
+        return self._deployments.list(namespace)
+
+    def deployment(self, namespace: str, name: str) -> JsonObject | None:
+        return self._deployments.get(namespace, name)
+
+    def replicasets_of(self, deployment: JsonObject) -> list[JsonObject]:
+        return owned_replicasets(deployment, self._replicasets.list(DeploymentBody(deployment).namespace))
 
 
 class ControllerApp:
@@ -105,14 +121,14 @@ class ControllerApp:
             self.api_client, CONFIGMAPS, self._on_configmap, namespaces=namespaces, label_selector=SLO_SELECTOR,
             resync_seconds=s.resync_seconds,
         )
-        self.ledger = StatusLedger(self.deployments, self.deployment_informer.list)
+        self.outbox = Outbox(self.deployment_informer.get, self._submit)
         default_secret = (
             SecretLocation(namespace=s.controller_namespace, name=s.slack_default_secret.name,
                            key=s.slack_default_secret.key)
             if s.slack_default_secret else None
         )
         self.notifier = Notifier(
-            self.ledger,
+            self.outbox,
             render=RenderSettings(cluster=s.cluster_name, grafana_url=s.grafana_external_url or s.grafana_url),
             policy=delivery,
             secrets=SecretResolver(CoreV1Api(self.api_client)),
@@ -127,16 +143,16 @@ class ControllerApp:
                                           mimir=self.mimir)
             self.notifications = EnrichingNotifications(
                 self.notifications, collector, timeout_seconds=s.evidence_timeout_seconds,
-                on_evidence=self._store_evidence, clock=clock,
+                on_evidence=self.outbox.store_evidence, clock=clock,
             )
-        self.reconciler = Reconciler(
-            self.deployments, self.slos, self.events, self.notifications, self.metrics, clock=clock,
-            on_decision=self._decision_hook(on_decision), min_interval=s.min_interval_seconds,
-        )
+        self.configurator = Configurator(self.slos, s.min_interval_seconds)
+        self.executor = Executor(self.deployments, self.events, self.notifications, self.metrics, clock,
+                                 on_decision=self._decision_hook(on_decision))
+        self.reconciler = Reconciler(self.executor, clock)
         self.runtime = Runtime(
-            self.reconciler, Analyzer(self._metrics_source, traces, deadline_seconds=s.tick_deadline_seconds),
-            self.slos, self.metrics,
-            self.deployment_informer.list, self._replicasets_of, clock=clock,
+            self.configurator, self.reconciler, self.executor,
+            Analyzer(self._metrics_source, traces, deadline_seconds=s.tick_deadline_seconds),
+            self.slos, self.metrics, InformerCache(self.deployment_informer, self.replicaset_informer), clock=clock,
         )
         self.elector = (
             LeaderElector(
@@ -211,16 +227,16 @@ class ControllerApp:
     def _resend_pending(self) -> None:
         """Notifications decided but not delivered before a restart or failover go out now."""
         try:
-            pending = self.ledger.pending()
+            undelivered = pending(self.deployment_informer.list())
         except Exception:
             log.exception("cannot list undelivered notifications; they go out on the next leadership")
             return
-        for event in pending:
+        for event in undelivered:
             try:
                 deployment = self.deployment_informer.get(event.namespace, event.deployment)
-                slo = self.reconciler.resolve(deployment).slo if deployment else None
+                slo = self.configurator.resolve(DeploymentBody(deployment)).slo if deployment else None
                 if slo is not None:
-                    self.notifications.publish(event, slo)
+                    self.executor.notifications.publish(event, slo)
             except Exception:
                 log.exception("cannot re-send notification %s; the others go out", event.key)
 
@@ -239,19 +255,19 @@ class ControllerApp:
             self._sources.pop(oldest).close()
         return source
 
-    def _on_deployment(self, kind: str, obj: Obj) -> None:
+    def _on_deployment(self, kind: str, obj: JsonObject) -> None:
         self.runtime.on_deployment(kind, obj)
 
-    def _on_configmap(self, kind: str, obj: Obj) -> None:
+    def _on_configmap(self, kind: str, obj: JsonObject) -> None:
         self.runtime.on_configmap(kind, obj)
 
-    def _replicasets_of(self, deployment: Obj) -> list[Obj]:
-        return owned_replicasets(deployment, self.replicaset_informer.list(meta(deployment).get("namespace")))
+    def _submit(self, change: StatusChange) -> None:
+        self.runtime.submit(change)
 
     def _decision_hook(self, user: DecisionHook | None) -> DecisionHook:
         """`user`'s hook, then: a rollback that sends no message still gets its evidence (status, Event)."""
 
-        def hook(deployment: Obj, decision: Decision, status: CanaryStatus, outcome: Outcome | None) -> None:
+        def hook(deployment: JsonObject, decision: Decision, status: CanaryStatus, outcome: Outcome | None) -> None:
             if user is not None:
                 user(deployment, decision, status, outcome)
             notifications = self.notifications
@@ -264,38 +280,13 @@ class ControllerApp:
                 return  # the message's enrichment stores it
             target = outcome.measurement.target
             notifications.enrich_only(CanaryEvent(
-                type=NotifyEvent.ROLLED_BACK, namespace=target.canary.namespace, deployment=meta(deployment)["name"],
+                type=NotifyEvent.ROLLED_BACK, namespace=target.canary.namespace,
+                deployment=DeploymentBody(deployment).name,
                 revision=revision, mode=status.mode, service=target.service, slo="", reason=status.message,
-                verdict=outcome.verdict, at=self.reconciler.clock(), target=target,
+                verdict=outcome.verdict, at=self.executor.clock(), target=target,
             ))
 
         return hook
-
-    def _store_evidence(self, event: CanaryEvent) -> None:
-        """Keep a rollback's evidence in the status annotation (and in its pending message), and say it
-        in a short Kubernetes Event. Only while the Deployment is still rolled back from that revision."""
-        evidence = event.evidence
-        if evidence is None:
-            return
-        record = RollbackEvidence(revision=event.revision, at=event.at, evidence=evidence)
-
-        def mutate(deployment: Obj) -> Obj | None:
-            status, _ = read_status(meta(deployment).get("annotations"))
-            if status is None or status.phase not in (CanaryPhase.ROLLING_BACK, CanaryPhase.ROLLED_BACK):
-                return None
-            if event.revision not in status.rejected and status.template_hash != event.revision:
-                return None
-            delivered = {event_key(k) for k in status.delivered}
-            outbox = [event if e.key == event.key and e.key not in delivered else e for e in status.outbox]
-            mutations.write_status(deployment, status.model_copy(update={"evidence": record, "outbox": outbox}))
-            return deployment
-
-        written = self.deployments.update_deployment(event.namespace, event.deployment, mutate,
-                                                     expect_template_hash=None)
-        if written.status == "written" and written.deployment is not None:
-            self.events.record(written.deployment, "Warning", "RollbackEvidence", evidence.summary())
-        elif written.status not in ("written", "unchanged"):
-            log.warning("evidence of %s not stored (%s): %s", event.key, written.status, written.reason)
 
     def _notification_failed(self, event: CanaryEvent, reason: str) -> None:
         deployment = self.deployment_informer.get(event.namespace, event.deployment)

@@ -242,7 +242,7 @@ def _request(ref: str, request: Request, kubeconfig: str | None, context: str | 
     """Annotate the Deployment with the request for its current template, or refuse in one line (exit 1)."""
     from kubernetes.client.exceptions import ApiException
 
-    from canary.controller.observe import meta
+    from canary.kube.bodies import Body
     from canary.kube.deployments import template_hash
     from canary.kube.wire import call_json
 
@@ -253,7 +253,7 @@ def _request(ref: str, request: Request, kubeconfig: str | None, context: str | 
     api = _api(kubeconfig, context)
     try:
         obj = call_json(api.read_namespaced_deployment, name, namespace)
-        annotations = meta(obj).get("annotations") or {}
+        annotations = Body(obj).annotations
         if not is_enabled(annotations):
             err_console.print(f"[red]error[/red] Deployment {ref} is not annotated canary.mop.dev/enabled=true")
             raise typer.Exit(ExitCode.FAIL)
@@ -263,7 +263,7 @@ def _request(ref: str, request: Request, kubeconfig: str | None, context: str | 
             err_console.print(f"[red]error[/red] Deployment {ref}: {why}", highlight=False, soft_wrap=True)
             raise typer.Exit(ExitCode.FAIL)
         body = {"metadata": {"annotations": {_ANNOTATION[request]: current},
-                             "resourceVersion": meta(obj).get("resourceVersion")}}
+                             "resourceVersion": Body(obj).resource_version}}
         api.patch_namespaced_deployment(name, namespace, body)
     except ApiException as exc:
         if exc.status == 404:

@@ -264,10 +264,6 @@ class Decision:
     transition: Transition
     actions: tuple[Action, ...] = field(default=())
 
-    @property
-    def changed_phase(self) -> bool:
-        return self.transition.to is not None
-
 
 def classify(
     status: CanaryStatus | None, obs: Observation, spec: ServiceSLOSpec | None, now: datetime | None = None

@@ -16,18 +16,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from canary.analysis import AnalysisRequest, Analyzer, Outcome
 from canary.controller.annotations import is_enabled
+from canary.controller.configure import Configurator
+from canary.controller.executor import Executor
 from canary.controller.metrics import ControllerMetrics
-from canary.controller.observe import Obj, meta, split_replicasets, target_for
+from canary.controller.outbox import StatusChange
 from canary.controller.reconciler import Reconciler
 from canary.controller.slostore import SLOStore
+from canary.controller.snapshot import Snapshot, take_snapshot
 from canary.controller.status import read_status
-from canary.vocabulary import CHECKED_PHASES, CanaryPhase, Mode
+from canary.kube.bodies import DeploymentBody
+from canary.kube.wire import JsonObject
+from canary.vocabulary import CanaryPhase
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +52,44 @@ class _Tick:
     interval: float
 
 
+class Cache(Protocol):
+    """The informers' view of the cluster (no API request)."""
+
+    def deployments(self, namespace: str | None = None) -> list[JsonObject]: ...
+
+    def deployment(self, namespace: str, name: str) -> JsonObject | None: ...
+
+    def replicasets_of(self, deployment: JsonObject) -> list[JsonObject]:
+        """The Deployment's ReplicaSets, oldest revision first."""
+        ...
+
+
 class Runtime:
     """Owns the work queue, the tick jobs and the worker. Informers and leader election are wired
     by the caller (see canary.controller.app), which calls `on_deployment`, `on_configmap` and
-    `set_leader`."""
+    `set_leader`. The worker is the only thread that writes: reconciles, and the `StatusChange`s other
+    threads `submit`."""
 
     def __init__(
         self,
+        configurator: Configurator,
         reconciler: Reconciler,
+        executor: Executor,
         analyzer: Analyzer,
         slos: SLOStore,
         metrics: ControllerMetrics,
-        deployments_cache: Callable[..., list[Obj]],
-        replicasets_of: Callable[[Obj], list[Obj]],
+        cache: Cache,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """`deployments_cache(namespace=None)` lists the informer's cached Deployments (of one namespace)."""
+        self.configurator = configurator
         self.reconciler = reconciler
+        self.executor = executor
         self.analyzer = analyzer
         self.slos = slos
         self.metrics = metrics
-        self._deployments = deployments_cache
-        self._replicasets_of = replicasets_of
+        self.cache = cache
         self.clock = clock
-        self._queue: queue.Queue[_Reconcile | _Tick | None] = queue.Queue()
+        self._queue: queue.Queue[_Reconcile | _Tick | StatusChange | None] = queue.Queue()
         self._pending: set[_Reconcile | _Tick] = set()
         self._pending_lock = threading.Lock()
         self._leader = threading.Event()
@@ -115,7 +135,7 @@ class Runtime:
         if leading:
             self._leader.set()
             self.metrics.is_leader.set(1)
-            for dep in self._deployments():
+            for dep in self.cache.deployments():
                 self.on_deployment("RESYNC", dep)
         else:
             self._leader.clear()
@@ -123,7 +143,7 @@ class Runtime:
 
     # -- feeds -----------------------------------------------------------------------------------
 
-    def on_deployment(self, kind: str, deployment: Obj) -> None:
+    def on_deployment(self, kind: str, deployment: JsonObject) -> None:
         """Informer handler: queue a reconcile for guarded Deployments (and their canaries).
 
         O(1) for a Deployment that is not guarded, so a resync costs O(N); never raises."""
@@ -132,14 +152,14 @@ class Runtime:
         except Exception:
             log.exception("%s of a Deployment could not be handled; the controller carries on", kind)
 
-    def _on_deployment(self, kind: str, deployment: Obj) -> None:
-        m = meta(deployment)
-        key = (str(m.get("namespace", "")), str(m.get("name", "")))
-        if kind == "DELETED" or not is_enabled(m.get("annotations")):
+    def _on_deployment(self, kind: str, deployment: JsonObject) -> None:
+        body = DeploymentBody(deployment)
+        key = body.key
+        if kind == "DELETED" or not is_enabled(body.annotations):
             self._forget(key)
             self._reconcile_canaries_of(key)
             return
-        resolved = self.reconciler.resolve(deployment)
+        resolved = self.configurator.resolve(body)
         with self._index_lock:
             baseline = resolved.annotations.baseline if resolved.annotations else None
             if baseline:
@@ -155,15 +175,15 @@ class Runtime:
         self._enqueue(_Reconcile(*key))
         self._reconcile_canaries_of(key)
 
-    def on_configmap(self, kind: str, configmap: Obj) -> None:
+    def on_configmap(self, kind: str, configmap: JsonObject) -> None:
         try:
             changed = self.slos.on_configmap(kind, configmap)
         except Exception:
             log.exception("%s of a ConfigMap could not be handled; the controller carries on", kind)
             return
         for namespace in changed:
-            for dep in self._deployments(namespace):
-                if is_enabled(meta(dep).get("annotations")):
+            for dep in self.cache.deployments(namespace):
+                if is_enabled(DeploymentBody(dep).annotations):
                     self.on_deployment("RESYNC", dep)
 
     @property
@@ -206,6 +226,10 @@ class Runtime:
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(job_id)
 
+    def submit(self, change: StatusChange) -> None:
+        """A status change from another thread (a delivery, evidence): the worker writes it."""
+        self._queue.put(change)
+
     def _enqueue(self, item: _Reconcile | _Tick) -> None:
         with self._pending_lock:
             if item in self._pending:
@@ -220,15 +244,18 @@ class Runtime:
             item = self._queue.get()
             if item is None:
                 return
-            with self._pending_lock:
-                self._pending.discard(item)
+            if isinstance(item, _Reconcile | _Tick):
+                with self._pending_lock:
+                    self._pending.discard(item)
             if not self._leader.is_set():
                 continue
             try:
                 if isinstance(item, _Tick):
                     self.run_checks(item.interval)
+                elif isinstance(item, _Reconcile):
+                    self._reconcile(item)
                 else:
-                    self.reconciler.reconcile(item.namespace, item.name)
+                    self.executor.apply(item)
             except Exception:
                 log.exception("work item %s failed; the controller carries on", item)
             if time.monotonic() - self._phases_published > PHASES_EVERY:
@@ -237,106 +264,70 @@ class Runtime:
                 except Exception:
                     log.exception("counting canaries by phase failed; the controller carries on")
 
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until the queue is empty (tests and the demo); False on timeout."""
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-        while datetime.now(UTC) < deadline:
-            with self._pending_lock:
-                if not self._pending and self._queue.empty():
-                    return True
-            self._stopping.wait(0.02)
-        return False
+    def _snapshot(self, deployment: JsonObject) -> Snapshot:
+        return take_snapshot(deployment, self.cache.replicasets_of, self.configurator, self.cache.deployment)
+
+    def _reconcile(self, item: _Reconcile) -> None:
+        deployment = self.cache.deployment(item.namespace, item.name)
+        if deployment is not None and is_enabled(DeploymentBody(deployment).annotations):
+            self.reconciler.reconcile(self._snapshot(deployment))
 
     def run_checks(self, interval: float) -> int:
-        """Measure every due canary with this interval in one batch, then reconcile each; returns how many."""
+        """Measure every due canary with this interval in one batch, then reconcile each; returns how many.
+
+        Each guarded Deployment is seen once per tick: one Snapshot from the cache serves both the check
+        and the decision on its outcome."""
         now = self.clock()
         self.ticks += 1
-        cache = self._deployments()
-        by_name = {(meta(d).get("namespace", ""), meta(d)["name"]): d for d in cache}
-        for dep in cache:
-            if self._waiting(dep, interval):  # nothing to measure, but analysis.maxWait may have passed
-                self.reconciler.reconcile(meta(dep).get("namespace", ""), meta(dep)["name"])
-        due: list[tuple[Obj, str, AnalysisRequest]] = []
-        for dep in cache:
+        due: list[tuple[Snapshot, AnalysisRequest]] = []
+        for dep in self.cache.deployments():
             try:
-                found = self._due_request(dep, interval, now, by_name)
+                if not is_enabled(DeploymentBody(dep).annotations):
+                    continue
+                snap = self._snapshot(dep)
+                if snap.waiting(interval):  # nothing to measure, but analysis.maxWait may have passed
+                    self.reconciler.reconcile(snap)
+                    continue
+                request = snap.due(interval, now)
             except Exception:
-                log.exception("cannot prepare the check of Deployment %s; other canaries carry on", _ref(dep))
+                log.exception("cannot prepare the check of Deployment %s; other canaries carry on",
+                              DeploymentBody(dep).ref)
                 continue
-            if found is not None:
-                due.append((dep, *found))
+            if request is not None:
+                due.append((snap, request))
         if not due:
             return 0
-        outcomes = self.analyzer.analyze([r for _, _, r in due], now)
+        outcomes = self.analyzer.analyze([r for _, r in due], now)
         for query in next(iter(outcomes.values())).measurement.queries if outcomes else ():
             self.metrics.backend_query_seconds.labels(backend=query.backend.value).observe(query.seconds)
             if query.error is not None:
                 self.metrics.backend_errors.labels(backend=query.backend.value, kind=query.error.kind.value).inc()
-        for dep, checked_hash, request in due:
+        for snap, request in due:
             outcome = outcomes.get(request.target.key)
             if outcome is None or not self._leader.is_set():
                 continue
             try:
                 _log_check(outcome)
-                self.reconciler.reconcile(
-                    meta(dep).get("namespace", ""), meta(dep)["name"], outcome=outcome, checked_hash=checked_hash
-                )
+                self.reconciler.reconcile(snap, outcome)
             except Exception:
-                log.exception("reconciling Deployment %s after its check failed; other canaries carry on", _ref(dep))
+                log.exception("reconciling Deployment %s after its check failed; other canaries carry on",
+                              snap.deployment.ref)
         return len(due)
-
-    def _waiting(self, dep: Obj, interval: float) -> bool:
-        annotations = meta(dep).get("annotations") or {}
-        status, _ = read_status(annotations)
-        if not is_enabled(annotations) or status is None or status.phase is not CanaryPhase.WAITING:
-            return False
-        spec = self.reconciler.resolve(dep).spec
-        return spec is not None and spec.analysis.interval == interval and status.stuck_at is None
-
-    def _due_request(
-        self, dep: Obj, interval: float, now: datetime, by_name: dict[tuple[str, str], Obj]
-    ) -> tuple[str, AnalysisRequest] | None:
-        annotations = meta(dep).get("annotations") or {}
-        if not is_enabled(annotations):
-            return None
-        status, _ = read_status(annotations)
-        if status is None or status.phase not in CHECKED_PHASES:
-            return None
-        resolved = self.reconciler.resolve(dep)
-        spec = resolved.spec
-        if spec is None or spec.analysis.interval != interval:
-            return None
-        if status.last_check_at is not None and (now - status.last_check_at).total_seconds() < interval / 2:
-            return None
-        baseline = None
-        if status.mode is Mode.CANARY and resolved.annotations and resolved.annotations.baseline:
-            baseline = by_name.get((meta(dep).get("namespace", ""), resolved.annotations.baseline))
-        canary_rs, baseline_rss = split_replicasets(self._replicasets_of(dep), status.template_hash)
-        # Each check measures the last window and adds its new share to the evidence kept in the status.
-        target = target_for(dep, status.mode, spec.service, spec.analysis.window, canary_rs, baseline_rss, baseline)
-        if target is None:
-            return None
-        request = AnalysisRequest(target=target, slo=spec, look=status.looks + 1, cumulative=status.cumulative)
-        return status.template_hash, request
 
     def _publish_phases(self) -> None:
         self._phases_published = time.monotonic()
         counts: dict[CanaryPhase, int] = {}
         seen: set[tuple[str, str]] = set()
-        for dep in self._deployments():
-            status, _ = read_status(meta(dep).get("annotations"))
-            if status is not None and is_enabled(meta(dep).get("annotations")):
+        for dep in self.cache.deployments():
+            body = DeploymentBody(dep)
+            status, _ = read_status(body.annotations)
+            if status is not None and is_enabled(body.annotations):
                 counts[status.phase] = counts.get(status.phase, 0) + 1
-                key = (meta(dep).get("namespace", ""), meta(dep)["name"])
+                key = body.key
                 seen.add(key)
                 self.metrics.observe_status(key, status)
         self.metrics.set_phases(counts)
         self.metrics.forget(self.metrics.tracked() - seen)
-
-
-def _ref(dep: Obj) -> str:
-    m = meta(dep)
-    return f"{m.get('namespace', '')}/{m.get('name', '')}"
 
 
 def _log_check(outcome: Outcome) -> None:

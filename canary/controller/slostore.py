@@ -7,7 +7,8 @@ import threading
 
 from canary.config.loader import ConfigError, LoadResult, load_configmap
 from canary.config.slo import ServiceSLO
-from canary.controller.observe import Obj, meta
+from canary.kube.bodies import Body
+from canary.kube.wire import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class SLOStore:
                         ))
             return errors
 
-    def on_configmap(self, kind: str, configmap: Obj) -> set[str]:
+    def on_configmap(self, kind: str, configmap: JsonObject) -> set[str]:
         """Informer handler; returns the namespaces whose SLOs may have changed."""
-        key = (meta(configmap).get("namespace", ""), meta(configmap).get("name", ""))
+        key = (Body(configmap).namespace, Body(configmap).name)
         if kind == "DELETED":
             with self._lock:
                 self._by_configmap.pop(key, None)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from canary.cumulative import Cumulative
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import Verdict
-from canary.notify.events import CanaryEvent
+from canary.notify.events import CanaryEvent, StoredDeliveryKey
 from canary.vocabulary import CanaryPhase, FreezeCause, Mode
 
 STATUS_ANNOTATION = "canary.mop.dev/status"
@@ -61,7 +61,7 @@ class CanaryStatus(BaseModel):
     """Canary mode, scale-to-zero: the replica count to restore on the next rollout."""
     outbox: list[CanaryEvent] = Field(default_factory=list)
     """Notifications decided but not yet delivered (sent again after a restart)."""
-    delivered: list[str] = Field(default_factory=list)
+    delivered: list[StoredDeliveryKey] = Field(default_factory=list)
     """Keys of delivered notifications (newest last), so none is sent twice."""
     evidence: RollbackEvidence | None = None
     """Root-cause evidence of the last rollback (routes, downstream cause, traces, log lines; bounded)."""

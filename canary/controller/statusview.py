@@ -18,15 +18,15 @@ from pydantic import BaseModel, Field
 from canary.config.loader import SLO_CONFIGMAP_LABEL, load_configmap
 from canary.config.slo import ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller.annotations import BASELINE, AnnotationError, is_enabled, parse_annotations
-from canary.controller.observe import images, meta
 from canary.controller.status import CanaryStatus, read_status
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import CheckResult, Phase
+from canary.kube.bodies import Body, PodOwner
 from canary.kube.deployments import label_selector, owned_replicasets, revision, template_hash
+from canary.kube.wire import JsonObject
 from canary.report import waiting_for
 from canary.vocabulary import CanaryPhase, FreezeCause
 
-Obj = dict[str, Any]
 VIEW_API_VERSION = "canary.mop.dev/status-view/v1"
 MAX_DECISIONS = 5
 CONTROLLER_COMPONENT = "mop-canary"
@@ -213,7 +213,9 @@ ACTIVE_PHASES = frozenset({CanaryPhase.WAITING, CanaryPhase.ANALYSING, CanaryPha
                            CanaryPhase.ROLLING_BACK})
 
 
-def _replicaset_views(deployment: Obj, replicasets: list[Obj], status: CanaryStatus | None) -> list[ReplicaSetView]:
+def _replicaset_views(
+    deployment: JsonObject, replicasets: list[JsonObject], status: CanaryStatus | None
+) -> list[ReplicaSetView]:
     """Newest revision first, as `kubectl argo rollouts get` lists them. The current template is the canary
     while it is under analysis; the stable one is the last known good (else the newest older one)."""
     current = template_hash(deployment)
@@ -228,33 +230,35 @@ def _replicaset_views(deployment: Obj, replicasets: list[Obj], status: CanarySta
             "canary" if h == current and under_analysis else "stable" if h in (stable, current) else "old")
         st = rs.get("status") or {}
         out.append(ReplicaSetView(
-            name=meta(rs)["name"], revision=revision(rs), role=role, images=list(images(rs)),
+            name=Body(rs).name, revision=revision(rs), role=role, images=list(PodOwner(rs).images),
             replicas=int((rs.get("spec") or {}).get("replicas") or 0), ready=int(st.get("readyReplicas") or 0),
         ))
     return out
 
 
-def _pod_views(pods: list[Obj], replicasets: list[Obj]) -> list[PodView]:
-    uids = {meta(rs).get("uid"): meta(rs)["name"] for rs in replicasets}
+def _pod_views(pods: list[JsonObject], replicasets: list[JsonObject]) -> list[PodView]:
+    uids = {Body(rs).metadata.get("uid"): Body(rs).name for rs in replicasets}
     out = []
     for pod in pods:
-        owner = next((uids[r.get("uid")] for r in meta(pod).get("ownerReferences") or [] if r.get("uid") in uids),
+        refs = Body(pod).metadata.get("ownerReferences") or []
+        owner = next((uids[r.get("uid")] for r in refs if r.get("uid") in uids),
                      None)
         if owner is None:
             continue
         st = pod.get("status") or {}
         statuses = st.get("containerStatuses") or []
         out.append(PodView(
-            name=meta(pod)["name"], replicaset=owner, phase=str(st.get("phase") or ""),
+            name=Body(pod).name, replicaset=owner, phase=str(st.get("phase") or ""),
             ready=bool(statuses) and all(c.get("ready") for c in statuses),
             restarts=sum(int(c.get("restartCount") or 0) for c in statuses),
         ))
     return out
 
 
-def _decision_views(events: list[Obj]) -> list[DecisionView]:
-    def at(event: Obj) -> str:
-        return str(event.get("lastTimestamp") or event.get("eventTime") or meta(event).get("creationTimestamp") or "")
+def _decision_views(events: list[JsonObject]) -> list[DecisionView]:
+    def at(event: JsonObject) -> str:
+        created = Body(event).metadata.get("creationTimestamp")
+        return str(event.get("lastTimestamp") or event.get("eventTime") or created or "")
 
     ours = [e for e in events if CONTROLLER_COMPONENT in (e.get("reportingComponent"),
                                                           (e.get("source") or {}).get("component"))]
@@ -266,12 +270,12 @@ def _decision_views(events: list[Obj]) -> list[DecisionView]:
     ]
 
 
-def resolve_spec(deployment: Obj, slos: dict[tuple[str, str], ServiceSLO]) -> tuple[ServiceSLO | None,
+def resolve_spec(deployment: JsonObject, slos: dict[tuple[str, str], ServiceSLO]) -> tuple[ServiceSLO | None,
                                                                                       ServiceSLOSpec | None]:
     """The SLO a Deployment names (or the embedded default) with its annotation overrides; None when unknown."""
-    ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
+    ns, name = Body(deployment).namespace, Body(deployment).name
     try:
-        ann = parse_annotations(meta(deployment).get("annotations"))
+        ann = parse_annotations(Body(deployment).annotations)
         slo = slos.get((ns, ann.slo)) if ann.slo else default_slo(service=name, namespace=ns)
         return slo, ann.apply(slo.spec) if slo else None
     except AnnotationError:
@@ -279,14 +283,14 @@ def resolve_spec(deployment: Obj, slos: dict[tuple[str, str], ServiceSLO]) -> tu
 
 
 def build_view(
-    deployment: Obj, replicasets: list[Obj], pods: list[Obj], events: list[Obj],
+    deployment: JsonObject, replicasets: list[JsonObject], pods: list[JsonObject], events: list[JsonObject],
     slos: dict[tuple[str, str], ServiceSLO], detail: bool,
 ) -> DeploymentView:
-    ns, name = meta(deployment).get("namespace", ""), meta(deployment)["name"]
-    status, problem = read_status(meta(deployment).get("annotations"))
+    ns, name = Body(deployment).namespace, Body(deployment).name
+    status, problem = read_status(Body(deployment).annotations)
     slo, spec = resolve_spec(deployment, slos)
     view = DeploymentView(
-        namespace=ns, name=name, revision=str(revision(deployment) or ""), images=list(images(deployment)),
+        namespace=ns, name=name, revision=str(revision(deployment) or ""), images=list(PodOwner(deployment).images),
         slo=slo.ref if slo else None, interval_seconds=spec.analysis.interval if spec else None,
         checks_needed=spec.analysis.successful_checks if spec else None,
         failed_limit=spec.analysis.failed_checks if spec else None,
@@ -319,8 +323,8 @@ def build_view(
 # -- I/O: read the cluster ------------------------------------------------------------------------
 
 
-def _plain(api_client: ApiClient, obj: Any) -> Obj:
-    data: Obj = api_client.sanitize_for_serialization(obj)
+def _plain(api_client: ApiClient, obj: Any) -> JsonObject:
+    data: JsonObject = api_client.sanitize_for_serialization(obj)
     return data
 
 
@@ -335,11 +339,11 @@ class StatusReader:
         self.apps = AppsV1Api(api_client)
         self.core = CoreV1Api(api_client)
 
-    def _items(self, listed: Any) -> list[Obj]:
+    def _items(self, listed: Any) -> list[JsonObject]:
         return [_plain(self.client, item) for item in listed.items]
 
     def _optional(self, what: str, namespace: str | None, call: Callable[[], Any],
-                  warnings: list[str]) -> list[Obj]:
+                  warnings: list[str]) -> list[JsonObject]:
         """A list the view can do without: a 403 becomes a warning shown with the view."""
         try:
             return self._items(call())
@@ -368,7 +372,7 @@ class StatusReader:
         t = self.timeout
         listed = (self.apps.list_namespaced_deployment(namespace, _request_timeout=t) if namespace
                   else self.apps.list_deployment_for_all_namespaces(_request_timeout=t))
-        guarded = [d for d in self._items(listed) if is_enabled(meta(d).get("annotations"))]
+        guarded = [d for d in self._items(listed) if is_enabled(Body(d).annotations)]
         warnings: list[str] = []
         slos = self._slos(namespace, warnings) if guarded else {}
         views = [build_view(d, [], [], [], slos, detail=False) for d in guarded]
@@ -399,8 +403,8 @@ class StatusReader:
         view.warnings = warnings
         return view
 
-    def _baseline(self, deployment: Obj, namespace: str) -> BaselineView | None:
-        name = (meta(deployment).get("annotations") or {}).get(BASELINE, "").strip()
+    def _baseline(self, deployment: JsonObject, namespace: str) -> BaselineView | None:
+        name = Body(deployment).annotations.get(BASELINE, "").strip()
         if not name:
             return None
         try:
@@ -411,7 +415,7 @@ class StatusReader:
                 return BaselineView(name=name, found=False)
             raise
         st = baseline.get("status") or {}
-        return BaselineView(name=name, images=list(images(baseline)),
+        return BaselineView(name=name, images=list(PodOwner(baseline).images),
                             replicas=int((baseline.get("spec") or {}).get("replicas") or 0),
                             ready=int(st.get("readyReplicas") or 0))
 

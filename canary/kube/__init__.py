@@ -17,7 +17,6 @@ if TYPE_CHECKING:
         WriteStatus,
         owned_replicasets,
         pod_template,
-        replicaset_template_for_undo,
         revision,
         template_hash,
     )
@@ -38,7 +37,6 @@ _EXPORTS = {
     "WriteStatus": "canary.kube.deployments",
     "owned_replicasets": "canary.kube.deployments",
     "pod_template": "canary.kube.deployments",
-    "replicaset_template_for_undo": "canary.kube.deployments",
     "revision": "canary.kube.deployments",
     "template_hash": "canary.kube.deployments",
     "EventRecorder": "canary.kube.events",
@@ -81,7 +79,6 @@ __all__ = [
     "load_api_client",
     "owned_replicasets",
     "pod_template",
-    "replicaset_template_for_undo",
     "revision",
     "slo_configmap_informer",
     "template_hash",

@@ -77,15 +77,6 @@ def template_hash(obj: JsonObject) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def replicaset_template_for_undo(rs: JsonObject) -> JsonObject:
-    """The ReplicaSet's pod template without `pod-template-hash`, as `kubectl rollout undo` writes it back.
-
-    Only the template: unlike kubectl, the ReplicaSet's annotations are not copied back, so the
-    controller's own annotations on the Deployment survive a rollback.
-    """
-    return _template_without_hash_label(rs)
-
-
 def merge_patch_between(current: Any, desired: Any) -> JsonObject:
     """The JSON merge patch (RFC 7386) that turns `current` into `desired` (two JSON objects): changed and
     new keys with their value, removed keys as null, maps recursively, lists whole."""
@@ -182,21 +173,6 @@ class Deployments:
                 return None
             raise KubeApiError(f"read Deployment {namespace}/{name}", e) from e
 
-    def list_replicasets(self, namespace: str, deployment: JsonObject) -> list[JsonObject]:
-        """The Deployment's ReplicaSets (see `owned_replicasets`). Raises `KubeApiError` on failure."""
-        name = (deployment.get("metadata") or {}).get("name")
-        try:
-            selector = label_selector((deployment.get("spec") or {}).get("selector"))
-            listed = call_json(self._api.list_namespaced_replica_set, namespace, label_selector=selector or None,
-                               timeout=self._timeout)
-        except Exception as e:
-            raise KubeApiError(f"list ReplicaSets of Deployment {namespace}/{name}", e) from e
-        items = [rs for rs in listed.get("items") or [] if isinstance(rs, dict)]
-        for rs in items:
-            rs.setdefault("kind", "ReplicaSet")
-            rs.setdefault("apiVersion", "apps/v1")
-        return owned_replicasets(deployment, items)
-
     def update_deployment(
         self,
         namespace: str,
@@ -260,28 +236,6 @@ class Deployments:
             written.setdefault("apiVersion", "apps/v1")
             return WriteOutcome(status="written", deployment=written, conflicts=conflicts)
 
-    def patch_annotations(self, namespace: str, name: str, annotations: dict[str, str | None]) -> WriteOutcome:
-        """Set (or with None delete) annotations with a JSON merge patch, whatever the resourceVersion."""
-        return self._merge_patch(
-            self._api.patch_namespaced_deployment, namespace, name, {"metadata": {"annotations": annotations}},
-            f"Deployment {namespace}/{name}", "annotate",
-        )
-
-    def patch_scale(
-        self, namespace: str, name: str, replicas: int, *, expect_template_hash: str | None
-    ) -> WriteOutcome:
-        """Set `spec.replicas` through `update_deployment`."""
-        if replicas < 0:
-            raise ValueError(f"Deployment {namespace}/{name}: replicas must be >= 0, not {replicas}")
-
-        def scale(d: JsonObject) -> JsonObject | None:
-            if d.get("spec", {}).get("replicas") == replicas:
-                return None
-            d.setdefault("spec", {})["replicas"] = replicas
-            return d
-
-        return self.update_deployment(namespace, name, scale, expect_template_hash=expect_template_hash)
-
     def scale_replicaset(self, namespace: str, name: str, replicas: int) -> WriteOutcome:
         """Set a ReplicaSet's replicas through its `scale` subresource (a JSON merge patch).
 
@@ -307,14 +261,3 @@ class Deployments:
                 return WriteOutcome(status="not-found", reason=f"{what} not found")
             return WriteOutcome(status="error", reason=f"{verb} {what}: {describe(e)}")
         return WriteOutcome(status="written", deployment=patched)
-
-    def set_paused(self, namespace: str, name: str, paused: bool, *, expect_template_hash: str | None) -> WriteOutcome:
-        """Set `spec.paused` (hold or resume the rollout) through `update_deployment`."""
-
-        def pause(d: JsonObject) -> JsonObject | None:
-            if bool(d.get("spec", {}).get("paused")) == paused:
-                return None
-            d.setdefault("spec", {})["paused"] = paused
-            return d
-
-        return self.update_deployment(namespace, name, pause, expect_template_hash=expect_template_hash)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from canary.config.slo import NotifyEvent
 from canary.evidence.model import Evidence
@@ -54,6 +55,54 @@ class CanaryEvent(BaseModel):
     """Root-cause evidence (routes, downstream cause, traces, log lines), added after a rollback."""
 
     @property
-    def key(self) -> str:
+    def key(self) -> EventKey:
         """Identity for deduplication: exactly one message per (deployment, revision, event)."""
+        return EventKey(namespace=self.namespace, deployment=self.deployment, revision=self.revision, type=self.type)
+
+    def delivery_key(self, sink: str) -> DeliveryKey:
+        return DeliveryKey(event=self.key, sink=sink)
+
+
+class EventKey(BaseModel):
+    """One event of one revision of one Deployment; written `ns/name@revision:event`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    deployment: str
+    revision: str
+    type: NotifyEvent
+
+    def __str__(self) -> str:
         return f"{self.namespace}/{self.deployment}@{self.revision}:{self.type}"
+
+
+class DeliveryKey(BaseModel):
+    """The unit of exactly-once delivery: one event to one sink; written `ns/name@revision:event|sink`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: EventKey
+    sink: str
+
+    def __str__(self) -> str:
+        return f"{self.event}|{self.sink}"
+
+    @classmethod
+    def parse(cls, value: object) -> object:
+        """A key as written in the status annotation (`ns/name@revision:event|sink`) into its fields;
+        anything else is left to validation, which names what is wrong."""
+        if not isinstance(value, str):
+            return value
+        event, bar, sink = value.partition("|")
+        ref, at, rest = event.partition("@")
+        namespace, slash, deployment = ref.partition("/")
+        revision, colon, kind = rest.rpartition(":")
+        if not (bar and at and slash and colon):
+            raise ValueError(f"delivery key {value[:120]!r} is not ns/name@revision:event|sink")
+        return {"event": {"namespace": namespace, "deployment": deployment, "revision": revision, "type": kind},
+                "sink": sink}
+
+
+StoredDeliveryKey = Annotated[DeliveryKey, BeforeValidator(DeliveryKey.parse), PlainSerializer(str, return_type=str)]
+"""A DeliveryKey kept in the status annotation as its one-line string."""

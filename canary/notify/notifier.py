@@ -5,7 +5,7 @@
                                   lookup, rendering)              Retry-After, 5xx -> backoff)
 
 A message is marked delivered in the ledger only after a 2xx. A message still queued when the
-process stops is sent by the next process: the controller lists it in `ledger.pending()`.
+process stops is sent by the next process: the controller keeps it in the status outbox.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from canary.config.slo import ServiceSLO
 from canary.notify.destinations import Destination, SecretLocation, destinations_for
-from canary.notify.events import CanaryEvent
-from canary.notify.ledger import DeliveryLedger, delivery_key
+from canary.notify.events import CanaryEvent, DeliveryKey
+from canary.notify.ledger import DeliveryLedger
 from canary.notify.render import render_payload
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
 from canary.notify.settings import DeliveryPolicy, RenderSettings
@@ -40,8 +40,6 @@ OnFailure = Callable[[CanaryEvent, str], None]
 """`(event, reason)`: the message will not be delivered. The reason names the sink, never its URL."""
 OnDelivered = Callable[[CanaryEvent, str], None]
 """`(event, sink)`: the sink answered 2xx."""
-Route = Callable[[CanaryEvent], Sequence[Destination]]
-"""Where a pending event goes when it is re-sent on start (usually `destinations_for` with its SLO)."""
 
 _COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 _COUNTERS_LOCK = threading.Lock()
@@ -67,7 +65,7 @@ def notifications_counter(registry: CollectorRegistry = REGISTRY) -> Counter:
 class _Job:
     event: CanaryEvent
     destination: Destination
-    key: str
+    key: DeliveryKey
     queued: float
     payload: dict[str, Any] = field(default_factory=dict)
     failures: int = 0
@@ -90,7 +88,6 @@ class Notifier:
         render: RenderSettings | None = None,
         policy: DeliveryPolicy | None = None,
         secrets: SecretResolver | None = None,
-        route: Route | None = None,
         on_permanent_failure: OnFailure | None = None,
         on_delivered: OnDelivered | None = None,
         registry: CollectorRegistry = REGISTRY,
@@ -102,7 +99,6 @@ class Notifier:
         self.render = render or RenderSettings()
         self.policy = policy or DeliveryPolicy()
         self.secrets = secrets
-        self.route = route
         self.on_permanent_failure = on_permanent_failure
         self.on_delivered = on_delivered
         self.slack_api_url = slack_api_url.rstrip("/")
@@ -114,7 +110,7 @@ class Notifier:
         self._delayed: list[tuple[float, int, _Job]] = []
         self._seq = itertools.count()
         self._lock = threading.Condition()
-        self._inflight: set[str] = set()
+        self._inflight: set[DeliveryKey] = set()
         self._unfinished = 0
         self._workers: dict[str, _Worker] = {}
         self.max_workers = max_workers
@@ -126,25 +122,9 @@ class Notifier:
 
     # -- public API --------------------------------------------------------------------------
 
-    def start(self) -> int:
-        """Start delivering; first re-queue the ledger's pending events (via `route`). Returns how many."""
-        queued = 0
-        if self.route is not None:
-            try:
-                pending = self.ledger.pending()
-            except Exception:
-                log.exception("notifier: cannot list pending notifications; they are sent on the next start")
-                pending = []
-            for event in pending:
-                try:
-                    destinations = self.route(event)
-                except Exception:
-                    log.exception("notifier: cannot route pending event %s", event.key)
-                    continue
-                self.publish(event, destinations)
-                queued += len(destinations)
+    def start(self) -> None:
+        """Start delivering."""
         self._dispatcher.start()
-        return queued
 
     def publish(self, event: CanaryEvent, destinations: Sequence[Destination]) -> None:
         """Queue `event` for each destination and return at once. Delivered keys are skipped later."""
@@ -155,7 +135,7 @@ class Notifier:
         for destination in destinations:
             with self._lock:
                 self._unfinished += 1
-            self._intake.put(_Job(event, destination, delivery_key(event, destination.sink), now))
+            self._intake.put(_Job(event, destination, event.delivery_key(destination.sink), now))
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until every queued message is delivered, skipped or failed; False on timeout."""

@@ -306,7 +306,7 @@ def render_webhook(event: CanaryEvent) -> dict[str, Any]:
     the next steps, the evidence in one line, and a schema version."""
     payload: dict[str, Any] = {
         "schemaVersion": WEBHOOK_SCHEMA_VERSION,
-        "key": event.key,
+        "key": str(event.key),
         "headline": headline(event),
         "nextSteps": next_steps(event),
     }

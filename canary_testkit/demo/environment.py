@@ -17,13 +17,12 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from canary.config.slo import ServiceSLO
 from canary.controller.app import ControllerApp
-from canary.controller.reconciler import NotificationSink
+from canary.controller.executor import NotificationSink
 from canary.controller.settings import ControllerSettings
 from canary.controller.status import CanaryStatus, read_status
 from canary.evidence.enrich import EnrichingNotifications
 from canary.notify.destinations import Destination, SinkKind, destinations_for
 from canary.notify.events import CanaryEvent
-from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy, RenderSettings
 from canary.rbac import secret_grant
@@ -31,6 +30,7 @@ from canary_testkit.demo import scenario as sc
 from canary_testkit.demo.record import Recorder
 from canary_testkit.kube import KubeSim
 from canary_testkit.kube.identity import ControllerIdentity, install_controller_identity
+from canary_testkit.ledger import MemoryLedger
 from canary_testkit.loki import LokiServer
 from canary_testkit.prometheus import PrometheusServer
 from canary_testkit.slack import SlackSim
@@ -225,13 +225,13 @@ def start_environment(
         mirrored: list[str] = []
         if slack_webhook is not None:
             mirror = Notifier(MemoryLedger(), render=RenderSettings(cluster="demo"), policy=DELIVERY,
-                              on_delivered=lambda event, sink: mirrored.append(event.key))
+                              on_delivered=lambda event, sink: mirrored.append(str(event.key)))
             mirror.start()
             stack.callback(mirror.close)
             if isinstance(app.notifications, EnrichingNotifications):  # the mirror gets the enriched messages too
                 app.notifications.inner = MirroredNotifications(app.notifications.inner, mirror, slack_webhook)
             else:
-                app.reconciler.notifications = MirroredNotifications(app.reconciler.notifications, mirror,
+                app.executor.notifications = MirroredNotifications(app.executor.notifications, mirror,
                                                                      slack_webhook)
         stack.callback(app.stop)
         _start("the controller", lambda: app.start(sync_timeout=10))

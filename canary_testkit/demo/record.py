@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 from canary.analysis import Outcome
 from canary.controller.machine import Decision
-from canary.controller.observe import Obj, meta
 from canary.controller.status import CanaryStatus
+from canary.kube.bodies import Body
+from canary.kube.wire import JsonObject
 from canary.samples import RedSample
 from canary_testkit.traffic import image_tag
 
@@ -80,7 +81,7 @@ class DecisionRecord(BaseModel):
         return self.canary is not None
 
 
-def _image(deployment: Obj) -> str:
+def _image(deployment: JsonObject) -> str:
     containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
     return image_tag(str(containers[0].get("image", ""))) if containers else "?"
 
@@ -112,14 +113,13 @@ class Recorder:
         """Seconds since the demo started."""
         return time.monotonic() - self.started
 
-    def hook(self, deployment: Obj, decision: Decision, status: CanaryStatus, outcome: Outcome | None) -> None:
-        m = meta(deployment)
+    def hook(self, deployment: JsonObject, decision: Decision, status: CanaryStatus, outcome: Outcome | None) -> None:
         verdict = status.last_verdict if outcome is None else outcome.verdict
         red = outcome.measurement.red if outcome is not None else None
         record = DecisionRecord(
             at=datetime.now(UTC),
             t=round(self.now(), 3),
-            deployment=f"{m.get('namespace')}/{m.get('name')}",
+            deployment=Body(deployment).ref,
             image=_image(deployment),
             template_hash=status.template_hash,
             signal=decision.signal.value,

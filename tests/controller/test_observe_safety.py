@@ -1,5 +1,5 @@
-"""Pure reads that decide safety: which GitOps agent owns a template, and whether a Deployment seen for
-the first time is still rolling out."""
+"""Pure reads that decide safety: which GitOps agent owns a template, whether a Deployment seen for
+the first time is still rolling out, and whether a rejected template could still serve (per mode)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from canary.controller.observe import gitops_agent, mid_rollout, serving_rejected
+from canary.controller.configure import Configurator
+from canary.controller.slostore import SLOStore
+from canary.controller.snapshot import Snapshot, gitops_agent, mid_rollout, take_snapshot
+from canary.kube.bodies import DeploymentBody, ReplicaSetBody
 from canary.kube.deployments import template_hash
-from canary.vocabulary import Mode
 
 
 def deployment(**meta: Any) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def managed(manager: str, spec_fields: dict[str, Any]) -> dict[str, Any]:
     ({"annotations": {"meta.helm.sh/release-name": "checkout"}}, "Helm"),
 ])
 def test_gitops_agents_are_recognised(meta: dict[str, Any], agent: str) -> None:
-    assert gitops_agent(deployment(**meta)).startswith(agent)
+    assert gitops_agent(DeploymentBody(deployment(**meta))).startswith(agent)
 
 
 def test_no_agent_when_nobody_applies_the_template_from_git() -> None:
@@ -41,7 +43,7 @@ def test_no_agent_when_nobody_applies_the_template_from_git() -> None:
     kubectl = {"managedFields": [managed("kubectl-client-side-apply", {"f:template": {}})],
                "labels": {"app.kubernetes.io/managed-by": "kustomize"}}
     for meta in (only_replicas, kubectl, {}):
-        assert gitops_agent(deployment(**meta)) == ""
+        assert gitops_agent(DeploymentBody(deployment(**meta))) == ""
 
 
 def rs(image: str, replicas: int, ready: int | None = None) -> dict[str, Any]:
@@ -50,19 +52,35 @@ def rs(image: str, replicas: int, ready: int | None = None) -> dict[str, Any]:
             "status": {"readyReplicas": replicas if ready is None else ready}}
 
 
+def rss(*replicasets: dict[str, Any]) -> tuple[ReplicaSetBody, ...]:
+    return tuple(ReplicaSetBody(r) for r in replicasets)
+
+
 def test_first_sight_is_mid_rollout_while_another_replicaset_runs_pods() -> None:
     current = template_hash(rs("a:v2", 0))
     stable = template_hash(rs("a:v1", 0))
-    assert mid_rollout(current, [rs("a:v1", 3), rs("a:v2", 1)]) == stable, "under way"
-    assert mid_rollout(current, [rs("a:v1", 4)]) == stable, "applied, paused before its first pod"
-    assert mid_rollout(current, [rs("a:v1", 0, ready=1), rs("a:v2", 4)]) == stable, "old pods still ready"
-    assert mid_rollout(current, [rs("a:v0", 0), rs("a:v1", 0), rs("a:v2", 4)]) == "", "rolled out: adopt"
+    assert mid_rollout(current, rss(rs("a:v1", 3), rs("a:v2", 1))) == stable, "under way"
+    assert mid_rollout(current, rss(rs("a:v1", 4))) == stable, "applied, paused before its first pod"
+    assert mid_rollout(current, rss(rs("a:v1", 0, ready=1), rs("a:v2", 4))) == stable, "old pods still ready"
+    assert mid_rollout(current, rss(rs("a:v0", 0), rs("a:v1", 0), rs("a:v2", 4))) == "", "rolled out: adopt"
+
+
+def snapshot(spec: dict[str, Any], replicasets: list[dict[str, Any]], baseline: str | None = None) -> Snapshot:
+    annotations = {"canary.mop.dev/enabled": "true", **({"canary.mop.dev/baseline": baseline} if baseline else {})}
+    d = deployment(annotations=annotations)
+    d["spec"].update(spec)
+    base = deployment() if baseline else None
+    return take_snapshot(d, lambda _: replicasets, Configurator(SLOStore()), lambda ns, name: base)
 
 
 def test_a_rejected_template_could_serve_when_unpaused_or_scaled() -> None:
-    paused = {"spec": {"paused": True, "replicas": 4}}
-    assert not serving_rejected(Mode.GUARD, paused, rs("a:v2", 0))
-    assert serving_rejected(Mode.GUARD, paused, rs("a:v2", 1))
-    assert serving_rejected(Mode.GUARD, {"spec": {"replicas": 4}}, rs("a:v2", 0))
-    assert serving_rejected(Mode.CANARY, {"spec": {"replicas": 2}}, None)
-    assert not serving_rejected(Mode.CANARY, {"spec": {"replicas": 0}}, None)
+    def serving(snap: Snapshot) -> bool:
+        assert snap.error is None
+        return snap.strategy.serving_rejected(snap)
+
+    rejected = rs("a:v2", 0)
+    assert not serving(snapshot({"paused": True}, [rejected])), "guard mode: paused, its ReplicaSet at 0"
+    assert serving(snapshot({"paused": True}, [rs("a:v2", 1)])), "guard mode: its ReplicaSet has a pod"
+    assert serving(snapshot({}, [rejected])), "guard mode: the rollout would go on"
+    assert serving(snapshot({"replicas": 2}, [], baseline="checkout-stable")), "canary mode: asks for pods"
+    assert not serving(snapshot({"replicas": 0}, [], baseline="checkout-stable")), "canary mode: scaled to 0"

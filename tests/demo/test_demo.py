@@ -173,7 +173,7 @@ def test_errors_scenario_promotes_rolls_back_and_freezes(
 
     # controller.log: every check and decision as `canary run --log-format text` writes them, no scheduler noise
     log = (report_dir / "controller.log").read_text()
-    assert "INFO canary.controller.reconciler: decision deployment=shop/checkout signal=fail-limit " \
+    assert "INFO canary.controller.executor: decision deployment=shop/checkout signal=fail-limit " \
            "phase=RollingBack" in log
     assert "INFO canary.controller.runtime: check canary=shop/checkout verdict=fail" in log
     assert "Running job" not in log and "apscheduler" not in log

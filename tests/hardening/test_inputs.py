@@ -133,19 +133,19 @@ def test_a_hostile_status_annotation_is_unreadable_with_a_reason_never_an_except
 
 def test_guard_mode_refuses_scale_to_zero() -> None:
     """Guard mode has one Deployment: scaling it to 0 would take the whole service down."""
-    from canary.controller.metrics import ControllerMetrics
-    from canary.controller.reconciler import Reconciler
+    from canary.controller.configure import Configurator
+    from canary.kube.bodies import DeploymentBody
 
     store = SLOStore()
     store.on_configmap("ADDED", {"metadata": {"namespace": "shop", "name": "slos"},
                                  "data": {"slo.yaml": slo("service: checkout, rollback: {action: scale-to-zero}")}})
-    reconciler = Reconciler(None, store, None, None, ControllerMetrics())  # type: ignore[arg-type]
+    configurator = Configurator(store)
 
-    def deployment(**annotations: str) -> dict:
-        return {"metadata": {"namespace": "shop", "name": "checkout", "annotations": {
-            "canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout", **annotations}}}
+    def deployment(**annotations: str) -> DeploymentBody:
+        return DeploymentBody({"metadata": {"namespace": "shop", "name": "checkout", "annotations": {
+            "canary.mop.dev/enabled": "true", "canary.mop.dev/slo": "checkout", **annotations}}})
 
-    guard = reconciler.resolve(deployment())
+    guard = configurator.resolve(deployment())
     assert guard.spec is None and guard.error is not None and "scale-to-zero needs canary mode" in guard.error
-    canary = reconciler.resolve(deployment(**{"canary.mop.dev/baseline": "checkout-stable"}))
+    canary = configurator.resolve(deployment(**{"canary.mop.dev/baseline": "checkout-stable"}))
     assert canary.error is None and canary.spec is not None

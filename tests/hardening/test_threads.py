@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from canary.controller.http import HealthServer
 from canary.notify.destinations import Destination, SinkKind
-from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier
 from canary.notify.settings import DeliveryPolicy
+from canary_testkit.ledger import MemoryLedger
 from canary_testkit.slack import SlackSim
 from tests.notify.notify_fixtures import event
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from kubernetes.client import Configuration, CoreV1Api
 
-from canary.kube import owned_replicasets, pod_template, replicaset_template_for_undo, revision, template_hash
+from canary.controller import edits
+from canary.kube import owned_replicasets, pod_template, revision, template_hash
 from canary.kube.backoff import Backoff
 from canary.kube.client import KubeConfigError, load_api_client
 from canary.kube.deployments import label_selector
@@ -76,15 +77,17 @@ def test_template_hash_does_not_modify_its_argument() -> None:
     assert rs == before
 
 
-def test_undo_template_drops_only_pod_template_hash() -> None:
+def test_undo_restores_the_template_without_only_pod_template_hash_and_resumes() -> None:
     rs = replicaset("shop-abc", "1")
-    template = replicaset_template_for_undo(rs)
+    restored = deployment(template={"metadata": {"labels": {}}, "spec": {}})
+    restored["spec"]["paused"] = True
+    edits.apply(restored, [edits.RestoreTemplate("shop-abc", rs["spec"]["template"])])
+    template = restored["spec"]["template"]
     assert template["metadata"]["labels"] == {"app": "shop", "tier": "web"}
     assert template["spec"] == TEMPLATE["spec"]
-    assert rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == "abc"
-    restored = deployment(template={"metadata": {"labels": {}}, "spec": {}})
-    restored["spec"]["template"] = template
+    assert rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == "abc", "the ReplicaSet is not changed"
     assert template_hash(restored) == template_hash(rs)
+    assert "paused" not in restored["spec"]
 
 
 def test_owned_replicasets_sorted_by_numeric_revision_newest_last() -> None:

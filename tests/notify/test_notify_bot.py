@@ -10,8 +10,8 @@ from pydantic import SecretStr, ValidationError
 
 from canary.config.slo import ServiceSLO
 from canary.notify.destinations import Destination, SecretLocation, SinkKind, destinations_for
-from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier
+from canary_testkit.ledger import MemoryLedger
 from canary_testkit.slack import Reply, SlackSim
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import pytest
 from notify_fixtures import event
 from pydantic import SecretStr, ValidationError
 
 from canary.config.slo import NotifyEvent, ServiceSLO, default_slo
+from canary.controller.status import CanaryStatus
 from canary.notify.destinations import Destination, SecretLocation, SinkKind, destinations_for
-from canary.notify.ledger import JsonFileLedger
 from canary.notify.settings import DeliveryPolicy, RenderSettings
+from canary.vocabulary import CanaryPhase, Mode
 
 DEFAULT_SECRET = SecretLocation(namespace="canary-system", name="slack-default")
 
@@ -87,17 +88,14 @@ def test_destination_needs_exactly_one_url_source() -> None:
     assert "hooks.slack.com" not in repr(Destination(kind=SinkKind.SLACK, url=SecretStr("https://hooks.slack.com/x")))
 
 
-def test_json_ledger_survives_reload_and_names_a_corrupt_file(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.json"
-    ledger = JsonFileLedger(path)
-    ledger.record_due(event())
-    ledger.record_due(event())  # recorded once
-    ledger.mark_delivered("k|slack")
-    again = JsonFileLedger(path)
-    assert [e.key for e in again.pending()] == [event().key] and again.is_delivered("k|slack")
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match=rf"delivery ledger {path}: cannot read"):
-        JsonFileLedger(path)
+def test_delivery_keys_are_stored_as_one_line_and_read_back() -> None:
+    key = event().delivery_key("slack")
+    status = CanaryStatus(phase=CanaryPhase.ROLLED_BACK, mode=Mode.GUARD, delivered=[key])
+    stored = json.loads(status.to_annotation())["delivered"]
+    assert stored == ["shop/checkout@8:rolled-back|slack"]
+    assert CanaryStatus.model_validate_json(status.to_annotation()).delivered == [key]
+    with pytest.raises(ValidationError, match=r"is not ns/name@revision:event\|sink"):
+        CanaryStatus(phase=CanaryPhase.ROLLED_BACK, mode=Mode.GUARD, delivered=["checkout"])  # type: ignore[list-item]
 
 
 def test_default_policy_rides_out_an_hour_of_slack_downtime() -> None:

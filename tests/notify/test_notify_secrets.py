@@ -15,12 +15,12 @@ from canary.config.slo import NotifyEvent, ServiceSLO
 from canary.kube.events import EventRecorder
 from canary.notify.destinations import SecretLocation
 from canary.notify.events import CanaryEvent
-from canary.notify.ledger import MemoryLedger
 from canary.notify.notifier import Notifier, SLONotifications
 from canary.notify.secrets import SecretError, SecretResolver, mask_url
 from canary.rbac import secret_grant
 from canary_testkit.kube import KubeSim
 from canary_testkit.kube.identity import install_controller_identity
+from canary_testkit.ledger import MemoryLedger
 from canary_testkit.slack import Reply, SlackSim
 
 WHERE = SecretLocation(namespace="shop", name="slack-webhook", key="url")
