@@ -35,3 +35,27 @@ def test_numpy_and_matplotlib_are_only_in_the_demo_extra() -> None:
     runtime = " ".join(project["dependencies"])
     assert "numpy" not in runtime and "matplotlib" not in runtime
     assert any(dep.startswith("numpy") for dep in project["optional-dependencies"]["demo"])
+
+
+def test_only_the_strategies_ask_which_mode_a_deployment_is_in() -> None:
+    """Guard and canary mode each live in one module (canary/controller/strategies/); the rest of the
+    controller asks the Snapshot's strategy, never the mode."""
+    controller = ROOT / "canary" / "controller"
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(controller.rglob("*.py"))
+        if "strategies" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if any(word in line for word in ("Mode.GUARD", "Mode.CANARY", "annotations.baseline", "ann.baseline"))
+    ]
+    assert not offenders, f"mode checks outside the strategies: {offenders}"
+
+
+def test_the_status_annotation_has_one_writer() -> None:
+    """Only the executor's StatusWriter writes `canary.mop.dev/status` (through edits.set_status)."""
+    writers = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "canary").rglob("*.py")
+        if "set_status(" in path.read_text() and path.name != "edits.py"
+    )
+    assert writers == ["canary/controller/executor.py"]

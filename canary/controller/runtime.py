@@ -100,8 +100,8 @@ class Runtime:
         self._index_lock = threading.RLock()
         self._scheduled: dict[tuple[str, str], float] = {}
         """Guarded Deployment -> its analysis interval (what keeps a tick job alive)."""
-        self._baseline_of: dict[tuple[str, str], tuple[str, str]] = {}
-        """Canary-mode Deployment -> its baseline."""
+        self._depends_on: dict[tuple[str, str], tuple[str, str]] = {}
+        """Deployment -> the other Deployment its decisions read (canary mode: its baseline)."""
         self._worker = threading.Thread(target=self._work, name="canary-worker", daemon=True)
         self.ticks = 0
         self._phases_published = 0.0
@@ -157,15 +157,15 @@ class Runtime:
         key = body.key
         if kind == "DELETED" or not is_enabled(body.annotations):
             self._forget(key)
-            self._reconcile_canaries_of(key)
+            self._reconcile_dependents_of(key)
             return
         resolved = self.configurator.resolve(body)
         with self._index_lock:
-            baseline = resolved.annotations.baseline if resolved.annotations else None
-            if baseline:
-                self._baseline_of[key] = (key[0], baseline)
+            other = resolved.strategy.depends_on(body, resolved.annotations)
+            if other is not None:
+                self._depends_on[key] = other
             else:
-                self._baseline_of.pop(key, None)
+                self._depends_on.pop(key, None)
             if resolved.spec is not None:
                 self._scheduled[key] = resolved.spec.analysis.interval
                 self._ensure_tick(resolved.spec.analysis.interval)
@@ -173,7 +173,7 @@ class Runtime:
                 self._scheduled.pop(key, None)
             self._sweep_ticks()
         self._enqueue(_Reconcile(*key))
-        self._reconcile_canaries_of(key)
+        self._reconcile_dependents_of(key)
 
     def on_configmap(self, kind: str, configmap: JsonObject) -> None:
         try:
@@ -196,15 +196,15 @@ class Runtime:
         """A Deployment that is gone or opted out: no tick for it, no metric label sets."""
         with self._index_lock:
             self._scheduled.pop(key, None)
-            self._baseline_of.pop(key, None)
+            self._depends_on.pop(key, None)
             self._sweep_ticks()
         self.metrics.forget([key])
 
-    def _reconcile_canaries_of(self, baseline: tuple[str, str]) -> None:
-        """Canary mode: a change of the baseline (a promotion landing) may settle its canaries."""
+    def _reconcile_dependents_of(self, changed: tuple[str, str]) -> None:
+        """A change of a Deployment others read (a baseline: a promotion landing) may settle them."""
         with self._index_lock:
-            canaries = [key for key, of in self._baseline_of.items() if of == baseline]
-        for key in canaries:
+            dependents = [key for key, of in self._depends_on.items() if of == changed]
+        for key in dependents:
             self._enqueue(_Reconcile(*key))
 
     def _ensure_tick(self, interval: float) -> None:

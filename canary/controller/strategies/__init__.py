@@ -60,6 +60,10 @@ class Strategy(Protocol):
 
     def default_rollback(self) -> RollbackAction: ...
 
+    def depends_on(self, deployment: DeploymentBody, annotations: Annotations | None) -> tuple[str, str] | None:
+        """The other Deployment whose changes this one's decisions read, as (namespace, name)."""
+        ...
+
     def sides(
         self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
         lookup: Lookup,

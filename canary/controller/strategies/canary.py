@@ -34,6 +34,11 @@ class CanaryStrategy:
     def default_rollback(self) -> RollbackAction:
         return RollbackAction.SCALE_TO_ZERO
 
+    def depends_on(self, deployment: DeploymentBody, annotations: Annotations | None) -> tuple[str, str] | None:
+        """The baseline: a promotion landing there settles the canary."""
+        name = annotations.baseline if annotations is not None else None
+        return (deployment.namespace, name) if name else None
+
     def sides(
         self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
         lookup: Lookup,

@@ -44,6 +44,9 @@ class GuardStrategy:
     def default_rollback(self) -> RollbackAction:
         return RollbackAction.UNDO
 
+    def depends_on(self, deployment: DeploymentBody, annotations: Annotations | None) -> tuple[str, str] | None:
+        return None
+
     def sides(
         self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
         lookup: Lookup,
