@@ -50,6 +50,9 @@ class ScaleReplicaSet:
 
     name: str
     replicas: int
+    seen_version: str = field(default="", compare=False)
+    """The ReplicaSet's resourceVersion in the Snapshot: the executor does not repeat a scale it already
+    made while the cache still shows this version (the informer has not caught up with it yet)."""
 
 
 def apply(deployment: JsonObject, edits: Iterable[Edit]) -> None:

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_CONFLICTS = 5
 """409 Conflicts on one write before giving up (each one re-reads and re-checks the guard)."""
+MAX_EXPECTATIONS = 4096
+"""ReplicaSet scales remembered until the cache shows them."""
 
 
 class DeploymentWrites(Protocol):
@@ -112,6 +114,9 @@ class Executor:
         self.metrics = metrics
         self.clock = clock
         self.on_decision = on_decision
+        self._scaled: dict[tuple[str, str], tuple[int, str]] = {}
+        """ReplicaSet -> (replicas written, its resourceVersion in the Snapshot that asked): the expectation
+        of a scale the informer cache has not shown yet (as client-go controllers keep expectations)."""
 
     def execute(self, plan: Plan, snap: Snapshot, outcome: Outcome | None, started: float) -> WriteOutcome | None:
         """The promotion into the baseline, the guarded write, the ReplicaSet scales; once written, the
@@ -124,14 +129,24 @@ class Executor:
         )
         if written.status in ("written", "unchanged"):
             for scale in plan.scales:
-                done = self.deployments.scale_replicaset(snap.deployment.namespace, scale.name, scale.replicas)
-                if done.status != "written":
-                    log.warning("could not scale ReplicaSet %s to %d: %s", scale.name, scale.replicas, done.reason)
+                self._scale(snap.deployment.namespace, scale)
         if written.status == "written":
             self._tell(plan, snap, outcome, started)
         elif written.status != "unchanged":
             log.info("no write for %s (%s): %s", snap.deployment.ref, written.status, written.reason)
         return written
+
+    def _scale(self, namespace: str, scale: edit.ScaleReplicaSet) -> None:
+        key = (namespace, scale.name)
+        if scale.seen_version and self._scaled.get(key) == (scale.replicas, scale.seen_version):
+            return  # made already; the cache still shows the ReplicaSet as it was before
+        done = self.deployments.scale_replicaset(namespace, scale.name, scale.replicas)
+        if done.status != "written":
+            log.warning("could not scale ReplicaSet %s to %d: %s", scale.name, scale.replicas, done.reason)
+            return
+        self._scaled[key] = (scale.replicas, scale.seen_version)
+        while len(self._scaled) > MAX_EXPECTATIONS:
+            self._scaled.pop(next(iter(self._scaled)))
 
     def apply(self, change: StatusChange) -> None:
         """A delivery or evidence record from another thread, written here (on the worker)."""

@@ -148,9 +148,9 @@ def _scale_down_rejected(snap: Snapshot, status: CanaryStatus, *, paused: bool) 
                 and rs.template_hash != stable.template_hash and rs.pods > 0]
     if not paused and stable.ready_replicas < sum(rs.pods for rs in rejected):
         return ()
-    scales = [ScaleReplicaSet(stable.name, snap.deployment.spec_replicas)] if paused and rejected and stable.pods == 0 \
-        else []
-    return (*scales, *(ScaleReplicaSet(rs.name, 0) for rs in rejected))
+    scales = [ScaleReplicaSet(stable.name, snap.deployment.spec_replicas, stable.resource_version)] \
+        if paused and rejected and stable.pods == 0 else []
+    return (*scales, *(ScaleReplicaSet(rs.name, 0, rs.resource_version) for rs in rejected))
 
 
 GUARD = GuardStrategy()
