@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from canary_testkit.httpserver import Answer, LocalHTTPServer, RecordedRequest, get_handler
 
 NS: Final = 1_000_000_000
 DEFAULT_LIMIT: Final = 100
@@ -285,31 +286,12 @@ class Fault(StrEnum):
     """Answer 200 application/json with a body that is not JSON."""
 
 
-class RecordedRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
 class _BadRequest(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str
-
-    @classmethod
-    def json(cls, payload: Any) -> _Answer:
-        return cls(200, json.dumps(payload, separators=(",", ":")).encode(), "application/json; charset=UTF-8")
-
-    @classmethod
-    def text(cls, message: str, status: int) -> _Answer:
-        return cls(status, message.encode(), "text/plain; charset=utf-8")
+def _json(payload: Any) -> Answer:
+    return Answer.json(payload, content_type="application/json; charset=UTF-8")
 
 
 def _timestamp(name: str, text: str | None, default_ns: int) -> int:
@@ -325,8 +307,10 @@ def _timestamp(name: str, text: str | None, default_ns: int) -> int:
         raise _BadRequest(f"invalid parameter {name!r}: cannot parse {text!r} as a timestamp") from None
 
 
-class LokiServer:
+class LokiServer(LocalHTTPServer):
     """Loki-compatible HTTP API on 127.0.0.1 over in-memory log lines. Use as a context manager."""
+
+    name = "loki-sim"
 
     def __init__(
         self,
@@ -338,6 +322,7 @@ class LokiServer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`tenant`: when set, API calls need `X-Scope-OrgID` (401 without; another tenant sees no data)."""
+        super().__init__(port=port)
         self.tenant = tenant
         self.hang_seconds = hang_seconds
         self._clock = clock
@@ -346,36 +331,14 @@ class LokiServer:
         self._release = threading.Event()
         self._lock = threading.Lock()
         self._requests: deque[RecordedRequest] = deque(maxlen=1000)
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._http.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LokiServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="loki-sim", daemon=True
-            )
-            self._thread.start()
-        return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return get_handler(self.handle, self.name)
 
     def stop(self) -> None:
+        """Stop serving; requests held by a HANG fault are released."""
         self._release.set()
-        if self._thread is not None:
-            self._http.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._http.server_close()
-
-    def __enter__(self) -> LokiServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        super().stop()
 
     def add_lines(self, lines: Iterable[LogLine]) -> None:
         """Thread-safe; beyond `max_lines` the oldest pushed lines are dropped."""
@@ -394,39 +357,38 @@ class LokiServer:
         with self._lock:
             return list(self._requests)
 
-    def handle(self, raw_path: str, headers: dict[str, str]) -> _Answer:
-        parts = urlsplit(raw_path)
-        path = parts.path
-        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items() if v and v[0] != ""}
+    def handle(self, raw_path: str, headers: dict[str, str]) -> Answer:
+        request = RecordedRequest.parse(raw_path, headers)
+        path, params = request.path, request.params
         with self._lock:
-            self._requests.append(RecordedRequest(path=path, params=params, headers=headers))
+            self._requests.append(request)
             fault = self._fault
         if path == "/ready":
-            return _Answer.text("ready\n", 200)
+            return Answer.text("ready\n", 200)
         if path == "/loki/api/v1/status/buildinfo":
-            return _Answer.json(BUILD_INFO)
+            return _json(BUILD_INFO)
         if path not in ("/loki/api/v1/query_range", "/loki/api/v1/query", "/loki/api/v1/labels"):
-            return _Answer.text("404 page not found\n", 404)
+            return Answer.text("404 page not found\n", 404)
         org = headers.get("x-scope-orgid")
         if self.tenant is not None and not org:
-            return _Answer.text("no org id\n", 401)
+            return Answer.text("no org id\n", 401)
         if fault is Fault.HTTP_500:
-            return _Answer.text("rpc error: code = Internal desc = simulated failure", 500)
+            return Answer.text("rpc error: code = Internal desc = simulated failure", 500)
         if fault is Fault.HTTP_400:
-            return _Answer.text("parse error : simulated refusal", 400)
+            return Answer.text("parse error : simulated refusal", 400)
         if fault is Fault.HANG:
             with self._lock:
                 release = self._release
             release.wait(self.hang_seconds)
-            return _Answer.text("simulated hang ended", 503)
+            return Answer.text("simulated hang ended", 503)
         if fault is Fault.GARBAGE:
-            return _Answer(200, b'{"status":"success","data":{"resultType":"str', "application/json; charset=UTF-8")
+            return Answer(200, b'{"status":"success","data":{"resultType":"str', "application/json; charset=UTF-8")
         visible = self.tenant is None or org == self.tenant
         with self._lock:
             lines = list(self._lines) if visible else []
         try:
             if path == "/loki/api/v1/labels":
-                return _Answer.json(self._labels(params, lines))
+                return _json(self._labels(params, lines))
             if path == "/loki/api/v1/query":
                 parse(params.get("query", ""))
                 raise _BadRequest(
@@ -434,11 +396,11 @@ class LokiServer:
                     "query type"
                 )
             categorize = CATEGORIZE in headers.get("x-loki-response-encoding-flags", "")
-            return _Answer.json(self._query_range(params, lines, categorize))
+            return _json(self._query_range(params, lines, categorize))
         except LogQLError as exc:
-            return _Answer.text(str(exc), 400)
+            return Answer.text(str(exc), 400)
         except _BadRequest as exc:
-            return _Answer.text(str(exc), 400)
+            return Answer.text(str(exc), 400)
 
     def _window(self, params: dict[str, str]) -> tuple[int, int]:
         now = int(self._clock() * NS)
@@ -490,25 +452,3 @@ class LokiServer:
         data["result"] = result
         data["stats"] = {"summary": {"totalEntriesReturned": len(entries), "totalLinesProcessed": len(lines)}}
         return {"status": "success", "data": data}
-
-
-def _handler_for(server: LokiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "loki-sim"
-
-        def do_GET(self) -> None:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = server.handle(self.path, headers)
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler

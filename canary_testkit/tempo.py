@@ -34,11 +34,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from canary_testkit.httpserver import Answer, LocalHTTPServer, RecordedRequest, get_handler
 
 NS: Final = 1_000_000_000
 BUILD_INFO: Final = {
@@ -1172,35 +1174,15 @@ class Fault(StrEnum):
     """Answer normally but mark the result incomplete (`status: PARTIAL`, completedJobs < totalJobs)."""
 
 
-class RecordedRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
 _PUBLIC_PATHS: Final = ("/ready", "/api/echo", "/api/status/buildinfo")
 _TAG_VALUES: Final = re.compile(r"^/api/v2/search/tag/(?P<tag>[^/]+)/values$")
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str
+class TempoServer(LocalHTTPServer):
+    """Tempo-compatible HTTP API on 127.0.0.1 over an in-memory span store. Use as a context manager;
+    requests held by a HANG fault are released on `stop()`."""
 
-    @classmethod
-    def json(cls, payload: Any, status: int = 200) -> _Answer:
-        return cls(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
-
-    @classmethod
-    def text(cls, message: str, status: int) -> _Answer:
-        return cls(status, message.encode(), "text/plain; charset=utf-8")
-
-
-class TempoServer:
-    """Tempo-compatible HTTP API on 127.0.0.1 over an in-memory span store. Use as a context manager."""
+    name = "tempo-sim"
 
     def __init__(
         self,
@@ -1216,6 +1198,7 @@ class TempoServer:
     ) -> None:
         """`tenant`: when set, API calls need `X-Scope-OrgID` (401 without; another tenant sees no data).
         `query_end_cutoff_seconds`: Tempo's `query_end_cutoff` (30 s); tests with a fast clock lower it."""
+        super().__init__(port=port)
         self.store = SpanStore(retention_seconds, max_spans, clock)
         self.cutoff_ns = round(query_end_cutoff_seconds * NS)
         self.max_series = max_series
@@ -1224,40 +1207,11 @@ class TempoServer:
         self._clock = clock
         self._fault: Fault | None = None
         self._fault_paths: tuple[str, ...] = ()
-        self._release = threading.Event()
         self._lock = threading.Lock()
         self._requests: deque[RecordedRequest] = deque(maxlen=1000)
-        self._http = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._http.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> TempoServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="tempo-sim", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; requests held by a HANG fault are released."""
-        self._release.set()
-        if self._thread is not None:
-            self._http.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._http.server_close()
-
-    def __enter__(self) -> TempoServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return get_handler(self.handle, self.name)
 
     def add_spans(self, spans: Iterable[Span]) -> None:
         """Thread-safe; spans older than the retention, or beyond `max_spans`, are dropped (oldest first)."""
@@ -1279,37 +1233,36 @@ class TempoServer:
     def _now_ns(self) -> int:
         return int(self._clock() * NS)
 
-    def handle(self, raw_path: str, headers: dict[str, str]) -> _Answer:
-        parts = urlsplit(raw_path)
-        path = parts.path
-        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items() if v and v[0] != ""}
+    def handle(self, raw_path: str, headers: dict[str, str]) -> Answer:
+        request = RecordedRequest.parse(raw_path, headers)
+        path, params = request.path, request.params
         with self._lock:
-            self._requests.append(RecordedRequest(path=path, params=params, headers=headers))
+            self._requests.append(request)
             fault = self._fault if not self._fault_paths or path.startswith(self._fault_paths) else None
         if path == "/ready":
-            return _Answer.text("ready\n", 200)
+            return Answer.text("ready\n", 200)
         if path == "/api/echo":
-            return _Answer.text("echo\n", 200)
+            return Answer.text("echo\n", 200)
         if path == "/api/status/buildinfo":
-            return _Answer.json(BUILD_INFO)
+            return Answer.json(BUILD_INFO)
         tag_match = _TAG_VALUES.match(path)
         if path not in ("/api/metrics/query_range", "/api/metrics/query", "/api/search") and not tag_match:
-            return _Answer.text("404 page not found\n", 404)
+            return Answer.text("404 page not found\n", 404)
         if self.tenant is not None:
             org = headers.get("x-scope-orgid")
             if not org:
-                return _Answer.text("no org id\n", 401)
+                return Answer.text("no org id\n", 401)
         else:
             org = None
         if fault is Fault.HTTP_500:
-            return _Answer.text("rpc error: code = Internal desc = simulated failure", 500)
+            return Answer.text("rpc error: code = Internal desc = simulated failure", 500)
         if fault is Fault.HTTP_400:
-            return _Answer.text("invalid TraceQL query: simulated refusal", 400)
+            return Answer.text("invalid TraceQL query: simulated refusal", 400)
         if fault is Fault.HANG:
-            self._release.wait(self.hang_seconds)
-            return _Answer.text("simulated hang ended", 503)
+            self.stopping.wait(self.hang_seconds)
+            return Answer.text("simulated hang ended", 503)
         if fault is Fault.GARBAGE:
-            return _Answer(200, b'{"series": [{"labels": [{"key": "resource.k8s', "application/json")
+            return Answer(200, b'{"series": [{"labels": [{"key": "resource.k8s', "application/json")
         visible = self.tenant is None or org == self.tenant
         try:
             if path == "/api/metrics/query_range":
@@ -1322,14 +1275,14 @@ class TempoServer:
                 assert tag_match is not None
                 payload = self._tag_values(unquote(tag_match.group("tag")), params, visible)
         except _BadRequest as exc:
-            return _Answer.text(str(exc), 400)
+            return Answer.text(str(exc), 400)
         if fault is Fault.PARTIAL:
             payload["metrics"]["completedJobs"] = 1
             payload["metrics"]["totalJobs"] = 2
             if "/metrics/" in path:
                 payload["status"] = "PARTIAL"
                 payload["message"] = "simulated partial result: 1 of 2 jobs completed"
-        return _Answer.json(payload)
+        return Answer.json(payload)
 
     # --- endpoints ---
 
@@ -1578,25 +1531,3 @@ def _trace_json(
         out["durationMs"] = duration_ms
     out.update({"spanSet": span_set, "spanSets": [span_set], "serviceStats": stats})
     return out
-
-
-def _handler_for(server: TempoServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "tempo-sim"
-
-        def do_GET(self) -> None:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = server.handle(self.path, headers)
-            try:
-                self.send_response(answer.status)
-                self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
