@@ -18,9 +18,12 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from canary_testkit.httpserver import TEXT, Answer, LocalHTTPServer, QuietHandler
 
 MAX_BLOCKS = 50
 MAX_HEADER = 150
@@ -35,6 +38,16 @@ _TOP_LEVEL = {
 }  # fmt: skip
 
 
+class _Canned:
+    """A named reply of Slack's: `Reply.channel_not_found()` answers `404 channel_not_found`."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status, self.body = status, body
+
+    def __get__(self, instance: Reply | None, owner: type[Reply]) -> Callable[[], Reply]:
+        return lambda: owner(self.status, self.body)
+
+
 @dataclass(frozen=True)
 class Reply:
     """How the sim answers one request."""
@@ -45,37 +58,26 @@ class Reply:
     hang: bool = False
     """Hold the request until `SlackSim.release()` (or the sim stops), then answer 200 `ok`."""
 
-    @classmethod
-    def ok(cls) -> Reply:
-        return cls()
+    ok = _Canned(200, "ok")
+    server_error = _Canned(500, "internal_error")
+    channel_not_found = _Canned(404, "channel_not_found")
+    invalid_payload = _Canned(400, "invalid_payload")
+    action_prohibited = _Canned(403, "action_prohibited")
+    channel_is_archived = _Canned(410, "channel_is_archived")
 
     @classmethod
     def rate_limited(cls, retry_after: int = 1) -> Reply:
         return cls(429, "rate_limited", (("Retry-After", str(retry_after)),))
 
     @classmethod
-    def server_error(cls) -> Reply:
-        return cls(500, "internal_error")
-
-    @classmethod
-    def channel_not_found(cls) -> Reply:
-        return cls(404, "channel_not_found")
-
-    @classmethod
-    def invalid_payload(cls) -> Reply:
-        return cls(400, "invalid_payload")
-
-    @classmethod
-    def action_prohibited(cls) -> Reply:
-        return cls(403, "action_prohibited")
-
-    @classmethod
-    def channel_is_archived(cls) -> Reply:
-        return cls(410, "channel_is_archived")
-
-    @classmethod
     def hang_up(cls) -> Reply:
         return cls(hang=True)
+
+    def answer(self) -> Answer:
+        """The HTTP answer: a Content-Type among `headers` wins over text/plain."""
+        kind = next((v for k, v in self.headers if k.lower() == "content-type"), TEXT)
+        rest = tuple((k, v) for k, v in self.headers if k.lower() != "content-type")
+        return Answer(self.status, self.body.encode(), kind, rest)
 
 
 @dataclass
@@ -142,12 +144,9 @@ def _block_problems(block: Any, where: str) -> list[str]:
 
 def check_payload(body: bytes) -> tuple[dict[str, Any] | None, list[str], str]:
     """(payload, problems, Slack's error code) for a request body, as Slack would judge it."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, [f"body is not JSON: {exc}"], "invalid_payload"
-    if not isinstance(payload, dict):
-        return None, ["body must be a JSON object"], "invalid_payload"
+    payload, problems, code = check_json(body)
+    if payload is None:
+        return payload, problems, code
     unknown = sorted(set(payload) - _TOP_LEVEL)
     if unknown:
         return payload, [f"unknown top-level fields: {', '.join(unknown)}"], "invalid_payload"
@@ -177,8 +176,10 @@ def check_json(body: bytes) -> tuple[dict[str, Any] | None, list[str], str]:
     return payload, [], ""
 
 
-class SlackSim:
+class SlackSim(LocalHTTPServer):
     """An incoming webhook at `url` on 127.0.0.1; `script()` the next replies, then read `requests`."""
+
+    name = "slack-sim"
 
     def __init__(self, port: int = 0, hang_limit: float = 30.0, slack: bool = True) -> None:
         """`slack=False`: a generic JSON webhook that accepts any JSON object (no Block Kit checks).
@@ -186,6 +187,7 @@ class SlackSim:
         Also Slack's Web API `chat.postMessage` at `api_url`: a Bearer `bot_token` is required
         (else `{"ok": false, "error": "invalid_auth"}`), so is a `channel` in `channels` (else
         `channel_not_found`); like Slack, the answer is HTTP 200 with `ok` true or false."""
+        super().__init__(port=port)
         self.token = secrets.token_hex(12)
         self.bot_token = "xoxb-" + secrets.token_hex(12)
         self.channels = {"#checkout", "#general"}
@@ -196,13 +198,6 @@ class SlackSim:
         self._requests: list[Received] = []
         self._changed = threading.Condition()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="slack-sim", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
 
     @property
     def path(self) -> str:
@@ -211,28 +206,17 @@ class SlackSim:
     @property
     def url(self) -> str:
         """The webhook URL; like a real one, it is a credential (the token is random)."""
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        return self.base_url + self.path
 
     @property
     def api_url(self) -> str:
         """Base of the simulated Web API (as `https://slack.com/api`)."""
-        return f"http://127.0.0.1:{self.port}/api"
-
-    def start(self) -> SlackSim:
-        self._thread.start()
-        return self
+        return self.base_url + "/api"
 
     def stop(self) -> None:
+        """Stop serving; held (hanging) requests are answered first."""
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> SlackSim:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def script(self, *replies: Reply) -> None:
         """Answer the next valid requests with `replies`, in order; afterwards the default."""
@@ -300,25 +284,10 @@ class SlackSim:
             return scripted
         return answer(ok=True, channel="C0SIM", ts=f"{time.time():.6f}")
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         sim = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet: URLs are secrets
-                return
-
-            def _send(self, status: int, body: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-                data = body.encode()
-                self.send_response(status)
-                kind = next((v for k, v in headers if k.lower() == "content-type"), "text/plain; charset=utf-8")
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers:
-                    if name.lower() != "content-type":
-                        self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -340,11 +309,11 @@ class SlackSim:
                             sim._release.wait(sim.hang_limit)
                     # recorded before the answer is written, so a client that has it can read it here
                     sim._answered(received, reply.status)
-                    self._send(reply.status, reply.body, reply.headers)
+                    self.send(reply.answer())
                 except OSError:
                     sim._answered(received, 0)
 
             def do_GET(self) -> None:
-                self._send(405, "method_not_allowed")
+                self.send(Answer.text("method_not_allowed", 405))
 
         return Handler
