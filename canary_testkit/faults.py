@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +29,7 @@ from canary.samples import Target
 from canary.samples import Workload as TargetWorkload
 from canary.sources.mimir import MimirSettings, MimirSource
 from canary.sources.tempo import TempoSettings, TempoSource
+from canary_testkit.httpserver import Answer, LocalHTTPServer, QuietHandler
 
 
 class Fault(StrEnum):
@@ -92,45 +93,23 @@ class FaultConfig:
     """Answer every query with this 200 body instead (fuzzing)."""
 
 
-class FaultServer:
+class FaultServer(LocalHTTPServer):
     """See the module docstring; `configure()` changes the answer at any time (thread-safe)."""
 
+    name = "fault-server"
+
     def __init__(self, config: FaultConfig | None = None) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._config = config or FaultConfig()
         self.requests: list[tuple[str, str, str]] = []
         """(method, path, query or TraceQL) of every request."""
         self._rate_limited = 0
-        self._stop = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fault-server",
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def configure(self, config: FaultConfig) -> None:
         with self._lock:
             self._config = config
             self._rate_limited = 0
-
-    def start(self) -> FaultServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -188,14 +167,11 @@ class FaultServer:
             body.update(status="PARTIAL", message="query exceeded max series")
         return body
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def do_GET(self) -> None:
                 self._answer(parse_qs(urlsplit(self.path).query))
@@ -228,10 +204,10 @@ class FaultServer:
                     self._send(200, config.raw)
                     return
                 if limited:
-                    self._send(429, b"too many outstanding requests", {"Retry-After": str(config.retry_after)})
+                    self._send(429, b"too many outstanding requests", (("Retry-After", str(config.retry_after)),))
                     return
                 if fault is Fault.DELAY:
-                    server._stop.wait(config.delay)
+                    server.stopping.wait(config.delay)
                 if fault in (Fault.DEEP, Fault.DEEP_ERROR):
                     self._send(200 if fault is Fault.DEEP else 500, b"[" * 5000 + b"]" * 5000)
                     return
@@ -241,7 +217,7 @@ class FaultServer:
                     self.send_header("Content-Length", str(10_000))
                     self.end_headers()
                     for _ in range(10_000):
-                        if server._stop.wait(config.drip):
+                        if server.stopping.wait(config.drip):
                             return
                         self.wfile.write(b" ")
                         self.wfile.flush()
@@ -252,7 +228,7 @@ class FaultServer:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
                     chunk = b"[" + b"0," * 32767 + b"0"
-                    while not server._stop.is_set():
+                    while not server.stopping.is_set():
                         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                     return
                 if path.endswith("/api/v1/query"):
@@ -292,19 +268,13 @@ class FaultServer:
                 self.wfile.write(body[:-1] + b',"padding":"')
                 block = b"x" * 65536
                 left = padding - 14
-                while left > 0 and not server._stop.is_set():
+                while left > 0 and not server.stopping.is_set():
                     self.wfile.write(block[: min(left, len(block))])
                     left -= len(block)
                 self.wfile.write(b'"}')
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+            def _send(self, status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()) -> None:
+                self.send(Answer(status, body, "application/json", headers))
 
         return Handler
 

@@ -29,8 +29,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final, NamedTuple
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Final, NamedTuple, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +40,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from canary_testkit.httpserver import Answer, LocalHTTPServer, QuietHandler
 from canary_testkit.kube import KubeSim
 from canary_testkit.loki import LogLine, LokiServer
 from canary_testkit.tempo import Span, SpanKind, SpanStatus, TempoServer
@@ -218,8 +219,10 @@ class _Metrics(Collector):
         return self.families
 
 
-class TrafficGenerator:
+class TrafficGenerator(LocalHTTPServer):
     """Serves `/metrics` for the ReplicaSets of `sim` on 127.0.0.1 and feeds `tempo`; a context manager."""
+
+    name = "traffic-generator"
 
     def __init__(
         self,
@@ -250,6 +253,7 @@ class TrafficGenerator:
         for key in profiles:
             if not isinstance(key, str) or not key:
                 raise ValueError(f"profile keys are images or tags (non-empty strings), not {key!r}")
+        super().__init__(port=port)
         self.sim = sim
         self.tempo = tempo
         self.loki = loki
@@ -264,39 +268,25 @@ class TrafficGenerator:
         self._series: dict[str, _Series] = {}
         self._totals: dict[WorkloadKey, Totals] = {}
         self._last = time.monotonic()
-        self._port = port
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._ticker: threading.Thread | None = None
         self._crash: BaseException | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> TrafficGenerator:
-        if self._server is not None:
-            raise RuntimeError("this TrafficGenerator is already running")
-        try:
-            server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        except OSError as err:
-            raise RuntimeError(f"traffic generator cannot listen on 127.0.0.1:{self._port}: {err}") from err
-        server.daemon_threads = False
-        server.block_on_close = True
-        self._server = server
-        self._port = server.server_address[1]
-        self._stopping.clear()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
+
+    def start(self) -> Self:
+        super().start()
         with self._lock:
             self._last = time.monotonic()
-        self._threads = [
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="traffic-http"),
-            threading.Thread(target=self._tick, name="traffic-ticker"),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._ticker = threading.Thread(target=self._tick, name=f"{self.name}-ticker")
+        self._ticker.start()
         return self
 
     def _tick(self) -> None:
         try:
-            while not self._stopping.wait(self.tick_seconds):
+            while not self.stopping.wait(self.tick_seconds):
                 # a TrafficError is answered to every scrape (HTTP 500) and raised by totals()
                 with contextlib.suppress(TrafficError):
                     self.advance()
@@ -306,36 +296,19 @@ class TrafficGenerator:
 
     def stop(self) -> None:
         """Stop serving and join every thread. Safe to call twice."""
-        self._stopping.set()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()  # joins the request threads
-        for thread in self._threads:
-            thread.join(_JOIN_SECONDS)
-        alive = [t.name for t in self._threads if t.is_alive()]
-        self._threads = []
-        if alive:
-            raise RuntimeError(f"traffic generator threads did not stop: {alive}")
+        super().stop()  # sets `stopping`: the ticker ends too
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.join(_JOIN_SECONDS)
+            if ticker.is_alive():
+                raise RuntimeError(f"the traffic generator's ticker did not stop: {ticker.name}")
         if self._crash is not None:
             raise RuntimeError(f"the traffic generator's ticker crashed: {self._crash!r}") from self._crash
-
-    def __enter__(self) -> TrafficGenerator:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the traffic generator is not running: start() it first")
-        return self._port
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT/metrics`."""
-        return f"http://127.0.0.1:{self.port}/metrics"
+        return self.base_url + "/metrics"
 
     def scrape_config(self, job_name: str = JOB_NAME) -> dict[str, Any]:
         """A Prometheus `scrape_configs` entry for this generator (1 s interval)."""
@@ -520,30 +493,18 @@ def _le(bound: float) -> str:
 
 
 def _handler_for(generator: TrafficGenerator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.0"  # one request per connection: stop() never waits on an idle keep-alive
         timeout = 5.0
 
         def do_GET(self) -> None:
             if self.path.split("?", 1)[0] != "/metrics":
-                self._answer(404, b"not found: only /metrics is served\n", "text/plain; charset=utf-8")
+                self.send(Answer.text("not found: only /metrics is served\n", 404))
                 return
             try:
-                body = generator.exposition()
+                self.send(Answer(200, generator.exposition(), CONTENT_TYPE_PLAIN_0_0_4))
             except TrafficError as err:
-                self._answer(500, f"{err}\n".encode(), "text/plain; charset=utf-8")
-                return
-            self._answer(200, body, CONTENT_TYPE_PLAIN_0_0_4)
-
-        def _answer(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the tests and the demo print their own story."""
+                self.send(Answer.text(f"{err}\n", 500))
 
     return Handler
 
