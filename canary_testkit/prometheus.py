@@ -22,10 +22,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
+
+from canary_testkit.httpserver import Service
 
 ROUTE_PREFIX = "/prometheus"
 
@@ -64,7 +65,7 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no output)"
 
 
-class PrometheusServer:
+class PrometheusServer(Service):
     """One Prometheus process: backfill, start, wait until ready, stop. Usable as a context manager."""
 
     def __init__(
@@ -197,11 +198,3 @@ class PrometheusServer:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

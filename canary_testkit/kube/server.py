@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import select
@@ -10,10 +9,11 @@ import socket
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from canary_testkit.httpserver import TrackingHTTPServer
 from canary_testkit.kube.convert import from_storage
 from canary_testkit.kube.errors import REASONS, StatusError, bad_request
 from canary_testkit.kube.faults import Faults
@@ -90,35 +90,13 @@ class ServerState:
         self.store.notify()
 
 
-class SimHTTPServer(ThreadingHTTPServer):
-    """A threading server that remembers its connections so it can close them and join every thread."""
-
-    daemon_threads = False
-    block_on_close = True
-    allow_reuse_address = True
+class SimHTTPServer(TrackingHTTPServer):
+    """The test kit's tracking server (open connections and request threads, to cut and join them) with the
+    state the handlers share."""
 
     def __init__(self, address: tuple[str, int], state: ServerState) -> None:
         self.state = state
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, Handler, "kube-sim")
 
 
 def _status_error(code: int, message: str) -> StatusError:

@@ -7,14 +7,15 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 from kubernetes import client as k8s
 
+from canary_testkit.httpserver import Service
 from canary_testkit.kube.errors import StatusError
 from canary_testkit.kube.faults import FaultRule, parse_pattern
 from canary_testkit.kube.rbac import ADMIN_TOKEN, RBAC_GROUP, Authenticator, Policy
@@ -28,7 +29,7 @@ DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 _JOIN_SECONDS = 10.0
 
 
-class KubeSim:
+class KubeSim(Service):
     """A simulated cluster: start it, point a kubeconfig or `api_client()` at `url`, stop it.
 
     Requests are authenticated by bearer token and authorized by RBAC (see `canary_testkit.kube.rbac`):
@@ -101,14 +102,17 @@ class KubeSim:
         thread.start()
         self._threads.append(thread)
 
-    def _close_listener(self) -> None:
+    def _close_listener(self) -> list[str]:
+        """Close the port, end every watch and connection; the names of connection threads still alive after
+        `_JOIN_SECONDS`."""
         server, self._server = self._server, None
         if server is None:
-            return
+            return []
         server.shutdown()
         self._state.close_watches()
         server.close_connections()
-        server.server_close()  # joins the connection threads
+        server.server_close()
+        return server.join(time.monotonic() + _JOIN_SECONDS)
 
     def _tick(self, period: float) -> None:
         while not self._state.stopping.wait(period):
@@ -122,24 +126,16 @@ class KubeSim:
         with self._lifecycle:
             self._state.stopping.set()
             self.store.notify()
-            self._close_listener()
+            alive = self._close_listener()
             for thread in self._threads:
                 thread.join(_JOIN_SECONDS)
-            alive = [t.name for t in self._threads if t.is_alive()]
+            alive += [t.name for t in self._threads if t.is_alive()]
             self._threads = []
             for api in self._clients:
                 api.close()
             self._clients = []
         if alive:
             raise RuntimeError(f"kube-sim threads did not stop: {alive}")
-
-    def __enter__(self) -> KubeSim:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- connecting -----------------------------------------------------------------------------------
 
@@ -310,11 +306,11 @@ class KubeSim:
     def pause(self, refuse_connections: bool = False) -> None:
         """Take the API server down: every request gets 503, or with `refuse_connections` the port is closed."""
         with self._lifecycle:
-            if refuse_connections:
-                self._close_listener()
-            else:
+            if not refuse_connections:
                 self._state.unavailable.set()
                 self._state.close_watches()
+            elif alive := self._close_listener():
+                raise RuntimeError(f"kube-sim connection threads did not stop: {alive}")
 
     def resume(self) -> None:
         """Serve again (on the same port) after `pause()`."""
