@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -119,33 +119,31 @@ class Span(BaseModel):
         return self
 
     def resource(self) -> dict[str, AttrValue]:
-        out: dict[str, AttrValue] = {"service.name": self.service}
-        for key, value in (
-            ("k8s.namespace.name", self.namespace),
-            ("k8s.deployment.name", self.deployment),
-            ("k8s.replicaset.name", self.replicaset),
-        ):
-            if value is not None:
-                out[key] = value
-        out.update(self.resource_attributes)
-        return out
+        known = {
+            "service.name": self.service,
+            "k8s.namespace.name": self.namespace,
+            "k8s.deployment.name": self.deployment,
+            "k8s.replicaset.name": self.replicaset,
+        }
+        return _set(known, self.resource_attributes)
 
     def span_attributes(self) -> dict[str, AttrValue]:
-        out: dict[str, AttrValue] = {}
-        for key, value in (
-            ("http.request.method", self.http_method),
-            ("http.route", self.http_route),
-            ("http.response.status_code", self.http_status),
-        ):
-            if value is not None:
-                out[key] = value
-        out.update(self.attributes)
-        return out
+        known = {
+            "http.request.method": self.http_method,
+            "http.route": self.http_route,
+            "http.response.status_code": self.http_status,
+        }
+        return _set(known, self.attributes)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
         return f"{self.http_method} {self.http_route}" if self.http_method and self.http_route else ""
+
+
+def _set(known: Mapping[str, AttrValue | None], more: dict[str, AttrValue]) -> dict[str, AttrValue]:
+    """The `known` attributes that are set, then `more`."""
+    return {**{k: v for k, v in known.items() if v is not None}, **more}
 
 
 @dataclass(frozen=True, slots=True)
