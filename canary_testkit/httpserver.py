@@ -3,8 +3,8 @@
 - `Service`: `start()` returns the running service, `stop()` is safe to call twice, `with` does both.
 - `LocalHTTPServer`: a `Service` that listens on 127.0.0.1 only (port 0: a free one, kept across a
   restart), serves from a background thread, and stops in bounded time: `stopping` is set (handlers
-  that wait wait on it), answers in flight get `DRAIN_SECONDS` to finish, connections still open are
-  cut, then every thread it started is joined (at most `JOIN_SECONDS` in all) or `stop()` says which
+  that wait wait on it), answers in flight get `drain_seconds` (2 s) to finish, connections still open
+  are cut, then every thread it started is joined within `join_seconds` (10 s) or `stop()` says which
   did not end.
 - `Answer` and `QuietHandler`: one whole answer written at once, no request logging (URLs may hold
   secrets); `get_handler` serves GET with a function of (path, headers).
@@ -177,6 +177,8 @@ class LocalHTTPServer(Service):
     what its handlers wait on before calling `super().stop()`."""
 
     name: ClassVar[str] = "http-server"
+    drain_seconds: ClassVar[float] = DRAIN_SECONDS
+    join_seconds: ClassVar[float] = JOIN_SECONDS
 
     def __init__(self, *, port: int = 0) -> None:
         self.stopping = threading.Event()
@@ -189,10 +191,6 @@ class LocalHTTPServer(Service):
     @abstractmethod
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The request handler class; it reaches this server through a closure."""
-
-    @property
-    def running(self) -> bool:
-        return self._http is not None
 
     @property
     def port(self) -> int:
@@ -227,17 +225,17 @@ class LocalHTTPServer(Service):
         return self
 
     def stop(self) -> None:
-        """Stop serving within `DRAIN_SECONDS` + `JOIN_SECONDS` (see the module docstring). Safe to call twice."""
+        """Stop serving within `drain_seconds` + `join_seconds` (see the module docstring). Safe to call twice."""
         self.stopping.set()
         with self._lifecycle:
             http, thread = self._http, self._thread
             self._http = self._thread = None
             if http is None or thread is None:
                 return
-            deadline = time.monotonic() + JOIN_SECONDS
-            http.shutdown()
-            thread.join(JOIN_SECONDS)
-            if not http.drain(DRAIN_SECONDS):
+            deadline = time.monotonic() + self.drain_seconds + self.join_seconds
+            http.shutdown()  # returns once the serving loop has ended
+            thread.join(self.join_seconds)
+            if not http.drain(self.drain_seconds):
                 http.close_connections()
             http.server_close()
             alive = http.join(deadline) + ([thread.name] if thread.is_alive() else [])
