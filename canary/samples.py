@@ -72,18 +72,6 @@ class LatencyHistogram(_Data):
             prev_le, prev_count = le, count
         return prev_le
 
-    def count_above(self, threshold: float) -> float:
-        """Requests slower than `threshold` seconds, interpolated inside the bucket that holds it."""
-        prev_le, prev_count = 0.0, 0.0
-        for le, count in self.buckets:
-            if le >= threshold:
-                if math.isinf(le):
-                    return self.total - prev_count
-                fraction = (threshold - prev_le) / (le - prev_le) if le > prev_le else 1.0
-                return self.total - (prev_count + (count - prev_count) * fraction)
-            prev_le, prev_count = le, count
-        return 0.0
-
 
 class RedSample(_Data):
     """RED metrics of one workload over the window (from Mimir)."""

@@ -297,8 +297,3 @@ def retry(
 ) -> None:
     """Analyse the rejected revision the Deployment holds again, on purpose."""
     _request(ref, "retry", kubeconfig, context)
-
-
-def register(app: typer.Typer) -> None:
-    for command in (run, status, abort, promote, retry):
-        app.command()(command)

@@ -10,6 +10,7 @@ from typing import Any
 
 from canary.controller.annotations import REQUESTS
 from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
+from canary.kube.bodies import DeploymentBody
 from canary.kube.deployments import POD_TEMPLATE_HASH_LABEL
 from canary.kube.wire import JsonObject
 
@@ -68,21 +69,23 @@ def apply(deployment: JsonObject, edits: Iterable[Edit]) -> None:
             spec["replicas"] = edit.replicas
         elif isinstance(edit, RestoreTemplate):
             template = copy.deepcopy(dict(edit.template))
-            ((template.get("metadata") or {}).get("labels") or {}).pop(POD_TEMPLATE_HASH_LABEL, None)
+            labels = template.get("metadata", {}).get("labels")
+            if isinstance(labels, dict):
+                labels.pop(POD_TEMPLATE_HASH_LABEL, None)
             spec["template"] = template
             spec.pop("paused", None)
         else:
-            annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-            for key in REQUESTS:
+            annotations = deployment.setdefault("metadata", {}).get("annotations")
+            for key in REQUESTS if isinstance(annotations, dict) else ():
                 annotations.pop(key, None)
 
 
-def copy_template(baseline: JsonObject, canary: JsonObject) -> None:
+def copy_template(baseline: JsonObject, canary: DeploymentBody) -> None:
     """Promote: the canary's pod template into the baseline, keeping the baseline's own pod labels
     (its selector must keep matching)."""
-    template = copy.deepcopy((canary.get("spec") or {}).get("template") or {})
-    own_labels = ((baseline.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
-    template.setdefault("metadata", {})["labels"] = copy.deepcopy(own_labels or {})
+    template = copy.deepcopy(dict(canary.template))
+    template["metadata"] = {**dict(template.get("metadata") or {}),
+                            "labels": copy.deepcopy(dict(DeploymentBody(baseline).pod_labels))}
     baseline.setdefault("spec", {})["template"] = template
 
 

@@ -166,7 +166,7 @@ class Executor:
         def mutate(fresh: JsonObject) -> JsonObject | None:
             if promoted(DeploymentBody(fresh), canary):
                 return None
-            edit.copy_template(fresh, canary.raw)
+            edit.copy_template(fresh, canary)
             return fresh
 
         result = self.deployments.update_deployment(baseline.namespace, baseline.name, mutate,

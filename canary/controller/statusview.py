@@ -21,13 +21,12 @@ from canary.controller.annotations import BASELINE, AnnotationError, is_enabled,
 from canary.controller.status import CanaryStatus, read_status
 from canary.evidence.model import RollbackEvidence
 from canary.judge.model import CheckResult, Phase
-from canary.kube.bodies import Body, PodOwner
+from canary.kube.bodies import Body, DeploymentBody, PodOwner, ReplicaSetBody
 from canary.kube.deployments import label_selector, owned_replicasets, revision, template_hash
 from canary.kube.wire import JsonObject
 from canary.report import waiting_for
 from canary.vocabulary import CanaryPhase, FreezeCause
 
-VIEW_API_VERSION = "canary.mop.dev/status-view/v1"
 MAX_DECISIONS = 5
 CONTROLLER_COMPONENT = "mop-canary"
 
@@ -231,7 +230,7 @@ def _replicaset_views(
         st = rs.get("status") or {}
         out.append(ReplicaSetView(
             name=Body(rs).name, revision=revision(rs), role=role, images=list(PodOwner(rs).images),
-            replicas=int((rs.get("spec") or {}).get("replicas") or 0), ready=int(st.get("readyReplicas") or 0),
+            replicas=ReplicaSetBody(rs).spec_replicas, ready=int(st.get("readyReplicas") or 0),
         ))
     return out
 
@@ -389,7 +388,7 @@ class StatusReader:
             if exc.status == 404:
                 return None
             raise
-        kw: dict[str, Any] = {"label_selector": label_selector((deployment.get("spec") or {}).get("selector")) or None,
+        kw: dict[str, Any] = {"label_selector": label_selector(DeploymentBody(deployment).spec.get("selector")) or None,
               "_request_timeout": t}
         warnings: list[str] = []
         replicasets = owned_replicasets(deployment, self._optional(
@@ -416,7 +415,7 @@ class StatusReader:
             raise
         st = baseline.get("status") or {}
         return BaselineView(name=name, images=list(PodOwner(baseline).images),
-                            replicas=int((baseline.get("spec") or {}).get("replicas") or 0),
+                            replicas=DeploymentBody(baseline).spec_replicas,
                             ready=int(st.get("readyReplicas") or 0))
 
 

@@ -103,6 +103,11 @@ class PodOwner(Body):
     def template(self) -> Mapping[str, Any]:
         return _map(self.spec.get("template"))
 
+    @property
+    def pod_labels(self) -> Mapping[str, Any]:
+        """`spec.template.metadata.labels`."""
+        return _map(_map(self.template.get("metadata")).get("labels"))
+
     @cached_property
     def template_hash(self) -> str:
         """The controller's identity of a revision (see `canary.kube.deployments.template_hash`)."""

@@ -129,8 +129,6 @@ class MimirSettings(BaseModel):
 
 
 T = TypeVar("T")
-_Key = tuple[str, str, str]
-"""(namespace, deployment, replicaset) of a result row; a missing label is ''."""
 
 
 class _Row(BaseModel):
