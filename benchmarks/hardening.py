@@ -1,6 +1,6 @@
 """Hardening counts (issue 10): fuzzed inputs, crashes and wrong pass/fail per input family, every
 backend fault of the fault-injecting server with its verdict, time and memory, and the CPU cost of a
-resync at 1k/2k/4k Deployments.
+resync at 1k/2k/4k Deployments and of one tick over 500/1k/2k analysing canaries.
 
     .venv/bin/python benchmarks/hardening.py [--examples 2000] [--backend-examples 300] [--markdown]
 
@@ -35,6 +35,9 @@ from canary.controller.configure import Configurator
 from canary.controller.metrics import ControllerMetrics
 from canary.controller.runtime import Runtime
 from canary.controller.slostore import SLOStore
+from canary.controller.status import STATUS_ANNOTATION, CanaryStatus
+from canary.kube.deployments import template_hash
+from canary.vocabulary import CanaryPhase, Mode
 from canary_testkit.faults import EXPECTED, FaultServer, check_once
 from tests.hardening import fuzz
 
@@ -101,10 +104,11 @@ def faults() -> list[tuple[str, str, bool, float, float]]:
 
 
 class _ListCache:
-    """The Runtime's cache over a list (no informer, no ReplicaSets)."""
+    """The Runtime's cache over lists (no informer)."""
 
-    def __init__(self, deployments: list[dict]) -> None:
+    def __init__(self, deployments: list[dict], replicasets: list[dict] | None = None) -> None:
         self._deployments = deployments
+        self._replicasets = replicasets or []
 
     def deployments(self, namespace: str | None = None) -> list[dict]:
         return self._deployments
@@ -114,6 +118,9 @@ class _ListCache:
 
     def replicasets_of(self, deployment: dict) -> list[dict]:
         return []
+
+    def replicasets(self) -> list[dict]:
+        return self._replicasets
 
 
 def resync_cost(n: int) -> float:
@@ -133,6 +140,45 @@ def resync_cost(n: int) -> float:
     return time.process_time() - started
 
 
+class _CountingAnalyzer:
+    """Takes a tick's batch of checks and measures nothing (the tick's own cost is the point)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def analyze(self, requests: list[object], now: datetime) -> dict[str, object]:
+        self.requests += len(requests)
+        return {}
+
+
+def tick_cost(n: int) -> tuple[float, int]:
+    """CPU seconds for one tick over `n` analysing canaries in one namespace (one ReplicaSet each, 9 other
+    Deployments per canary): each Deployment's Snapshot from the cache, and the due checks batched."""
+    deployments, replicasets = [], []
+    status = CanaryStatus(phase=CanaryPhase.ANALYSING, mode=Mode.GUARD)
+    for i in range(n * 10):
+        spec = {"replicas": 2, "template": {"metadata": {"labels": {"app": f"app-{i}"}},
+                                            "spec": {"containers": [{"name": "app", "image": f"app:{i}"}]}}}
+        dep = {"metadata": {"namespace": "shop", "name": f"app-{i}", "uid": f"uid-{i}", "annotations": {}},
+               "spec": spec}
+        if i % 10 == 0:
+            current = status.model_copy(update={"template_hash": template_hash(dep)})
+            dep["metadata"]["annotations"] = {"canary.mop.dev/enabled": "true",
+                                              STATUS_ANNOTATION: current.to_annotation()}
+        deployments.append(dep)
+        replicasets.append({"metadata": {"namespace": "shop", "name": f"app-{i}-1", "ownerReferences": [
+            {"uid": f"uid-{i}"}], "annotations": {"deployment.kubernetes.io/revision": "1"}},
+            "spec": spec, "status": {"readyReplicas": 2}})
+    slos = SLOStore()
+    analyzer = _CountingAnalyzer()
+    runtime = Runtime(Configurator(slos), None, None, analyzer, slos, ControllerMetrics(),  # type: ignore[arg-type]
+                      _ListCache(deployments, replicasets))
+    started = time.process_time()
+    runtime.run_checks(30.0)
+    seconds = time.process_time() - started
+    return seconds, analyzer.requests
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=2000)
@@ -146,6 +192,7 @@ def main() -> None:
     tallies = fuzz_all(args.examples, args.backend_examples)
     fault_rows = faults()
     resync = [(n, resync_cost(n)) for n in (1000, 2000, 4000)]
+    ticks = [(n, *tick_cost(n)) for n in (500, 1000, 2000)]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     if args.markdown:
@@ -165,6 +212,11 @@ def main() -> None:
         print("|---|---|")
         for n, seconds in resync:
             print(f"| {n:,} | {seconds:.3f} |")
+        print()
+        print("| analysing canaries (Deployments in the namespace) | checks batched | tick CPU seconds |")
+        print("|---|---|---|")
+        for n, seconds, checks in ticks:
+            print(f"| {n:,} ({n * 10:,}) | {checks:,} | {seconds:.3f} |")
         print(f"\nmax RSS {rss:.0f} MiB; {(datetime.now(UTC) - began).total_seconds():.0f} s in all")
         return
 
@@ -185,6 +237,12 @@ def main() -> None:
     table.add_column("CPU seconds")
     for n, seconds in resync:
         table.add_row(f"{n:,}", f"{seconds:.3f}")
+    console.print(table)
+    table = Table(title="One tick through the runtime (Snapshots from the cache, checks batched)")
+    for column in ("analysing canaries", "Deployments in the namespace", "checks batched", "CPU seconds"):
+        table.add_column(column)
+    for n, seconds, checks in ticks:
+        table.add_row(f"{n:,}", f"{n * 10:,}", f"{checks:,}", f"{seconds:.3f}")
     console.print(table)
     console.print(f"max RSS {rss:.0f} MiB; {(datetime.now(UTC) - began).total_seconds():.0f} s in all")
 

@@ -69,6 +69,9 @@ class InformerCache:
     def replicasets_of(self, deployment: JsonObject) -> list[JsonObject]:
         return owned_replicasets(deployment, self._replicasets.list(DeploymentBody(deployment).namespace))
 
+    def replicasets(self) -> list[JsonObject]:
+        return self._replicasets.list()
+
 
 class ControllerApp:
     def __init__(

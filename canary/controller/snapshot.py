@@ -1,13 +1,13 @@
 """Everything one reconcile needs, gathered once from the informer cache: the Deployment, its
-configuration and status, its mode's strategy, its ReplicaSets, the two sides to compare, readiness
-and whether a rollout has settled. Decisions are made on a Snapshot; the guarded write then re-reads
-the Deployment once, and writes only if the template and the controller's own annotations are still
-the ones the Snapshot saw."""
+configuration and status, its mode's strategy, the baseline, its ReplicaSets (read from the cache
+only when a decision needs them), readiness and whether a rollout has settled. Decisions are made on
+a Snapshot; the guarded write then re-reads the Deployment once, and writes only if the template and
+the controller's own annotations are still the ones the Snapshot saw."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -17,7 +17,7 @@ from canary.controller.annotations import REQUESTS, Annotations
 from canary.controller.configure import Config, Configurator
 from canary.controller.machine import Observation
 from canary.controller.status import STATUS_ANNOTATION, CanaryStatus, read_status
-from canary.controller.strategies import STOPS_SERVING, Sides, Strategy
+from canary.controller.strategies import STOPS_SERVING, Strategy
 from canary.kube.bodies import DeploymentBody, ReplicaSetBody
 from canary.kube.wire import JsonObject
 from canary.samples import Target
@@ -59,11 +59,31 @@ class Snapshot:
     deployment: DeploymentBody
     config: Config
     status: CanaryStatus | None
-    replicasets: tuple[ReplicaSetBody, ...]
-    """Oldest revision first."""
-    sides: Sides
+    baseline: DeploymentBody | None
+    """Canary mode: the Deployment the canary is compared with and promoted into."""
     error: str | None
     """The configuration's, the status annotation's or the baseline's problem: the Deployment is Invalid."""
+    list_replicasets: Callable[[], list[JsonObject]] = field(repr=False)
+    """The Deployment's cached ReplicaSets, oldest revision first (read when first needed)."""
+
+    @cached_property
+    def replicasets(self) -> tuple[ReplicaSetBody, ...]:
+        """Oldest revision first."""
+        return tuple(ReplicaSetBody(rs) for rs in self.list_replicasets())
+
+    @cached_property
+    def _split(self) -> tuple[ReplicaSetBody | None, tuple[ReplicaSetBody, ...]]:
+        return split_replicasets(self.replicasets, self.template_hash)
+
+    @property
+    def canary_rs(self) -> ReplicaSetBody | None:
+        """The ReplicaSet running the current template."""
+        return self._split[0]
+
+    @property
+    def others(self) -> tuple[ReplicaSetBody, ...]:
+        """The other ReplicaSets that still have pods, oldest first (guard mode's baseline)."""
+        return self._split[1]
 
     @property
     def strategy(self) -> Strategy:
@@ -80,14 +100,6 @@ class Snapshot:
     @property
     def template_hash(self) -> str:
         return self.deployment.template_hash
-
-    @property
-    def canary_rs(self) -> ReplicaSetBody | None:
-        return self.sides.canary_rs
-
-    @property
-    def baseline(self) -> DeploymentBody | None:
-        return self.sides.baseline
 
     @property
     def action(self) -> RollbackAction:
@@ -189,14 +201,14 @@ def take_snapshot(
     body = DeploymentBody(deployment)
     config = configurator.resolve(body)
     status, status_error = read_status(body.annotations)
-    owned = tuple(ReplicaSetBody(rs) for rs in replicasets(deployment))
 
     def find(namespace: str, name: str) -> DeploymentBody | None:
         found = lookup(namespace, name)
         return DeploymentBody(found) if found is not None else None
 
-    sides = config.strategy.sides(body, owned, config.annotations, find)
-    return Snapshot(body, config, status, owned, sides, config.error or sides.error or status_error)
+    baseline, baseline_error = config.strategy.baseline(body, config.annotations, find)
+    return Snapshot(body, config, status, baseline, config.error or baseline_error or status_error,
+                    lambda: replicasets(deployment))
 
 
 def _guarded_state(deployment: DeploymentBody) -> tuple[object, ...]:

@@ -13,7 +13,7 @@ from canary.controller.annotations import Annotations
 from canary.controller.edits import ClearRequests, Edit, RestoreTemplate, ScaleReplicaSet, SetPaused, SetReplicas
 from canary.controller.machine import Action
 from canary.controller.status import CanaryStatus
-from canary.kube.bodies import DeploymentBody, ReplicaSetBody
+from canary.kube.bodies import DeploymentBody
 from canary.samples import Target
 from canary.vocabulary import Mode
 
@@ -36,17 +36,6 @@ class Writes:
     scales: tuple[ScaleReplicaSet, ...] = ()
 
 
-@dataclass(frozen=True)
-class Sides:
-    """The two sides a mode compares: the canary's ReplicaSet, the other ReplicaSets still running pods
-    (oldest first), and canary mode's baseline Deployment (or why it cannot be used)."""
-
-    canary_rs: ReplicaSetBody | None
-    others: tuple[ReplicaSetBody, ...]
-    baseline: DeploymentBody | None = None
-    error: str | None = None
-
-
 Lookup = Callable[[str, str], DeploymentBody | None]
 """(namespace, name) -> the cached Deployment."""
 
@@ -64,10 +53,11 @@ class Strategy(Protocol):
         """The other Deployment whose changes this one's decisions read, as (namespace, name)."""
         ...
 
-    def sides(
-        self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
-        lookup: Lookup,
-    ) -> Sides: ...
+    def baseline(
+        self, deployment: DeploymentBody, annotations: Annotations | None, lookup: Lookup
+    ) -> tuple[DeploymentBody | None, str | None]:
+        """The baseline Deployment the canary is compared with (canary mode), or why it cannot be used."""
+        ...
 
     def target(self, snap: Snapshot) -> Target | None:
         """What the sources measure; None when there is nothing to compare yet."""

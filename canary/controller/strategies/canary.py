@@ -14,8 +14,8 @@ from canary.controller.annotations import Annotations
 from canary.controller.edits import SetReplicas
 from canary.controller.machine import Action
 from canary.controller.status import CanaryStatus
-from canary.controller.strategies import STOPS_SERVING, Lookup, Sides, Writes
-from canary.kube.bodies import DeploymentBody, ReplicaSetBody
+from canary.controller.strategies import STOPS_SERVING, Lookup, Writes
+from canary.kube.bodies import DeploymentBody
 from canary.samples import Target, Workload
 from canary.vocabulary import CanaryPhase, Mode
 
@@ -39,19 +39,14 @@ class CanaryStrategy:
         name = annotations.baseline if annotations is not None else None
         return (deployment.namespace, name) if name else None
 
-    def sides(
-        self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
-        lookup: Lookup,
-    ) -> Sides:
-        from canary.controller.snapshot import split_replicasets
-
-        canary_rs, others = split_replicasets(replicasets, deployment.template_hash)
+    def baseline(
+        self, deployment: DeploymentBody, annotations: Annotations | None, lookup: Lookup
+    ) -> tuple[DeploymentBody | None, str | None]:
         name = annotations.baseline if annotations is not None else None
         baseline = lookup(deployment.namespace, name) if name else None
         if baseline is None:
-            error = f"annotation canary.mop.dev/baseline: Deployment {deployment.namespace}/{name} not found"
-            return Sides(canary_rs, others, None, error)
-        return Sides(canary_rs, others, baseline)
+            return None, f"annotation canary.mop.dev/baseline: Deployment {deployment.namespace}/{name} not found"
+        return baseline, None
 
     def target(self, snap: Snapshot) -> Target | None:
         baseline, spec = snap.baseline, snap.spec

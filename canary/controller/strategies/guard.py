@@ -15,8 +15,8 @@ from canary.controller.annotations import Annotations
 from canary.controller.edits import ScaleReplicaSet, SetPaused
 from canary.controller.machine import Action
 from canary.controller.status import CanaryStatus
-from canary.controller.strategies import STOPS_SERVING, Lookup, Sides, Writes
-from canary.kube.bodies import DeploymentBody, ReplicaSetBody
+from canary.controller.strategies import STOPS_SERVING, Lookup, Writes
+from canary.kube.bodies import DeploymentBody
 from canary.samples import Target, Workload
 from canary.vocabulary import CanaryPhase, Mode
 
@@ -47,14 +47,10 @@ class GuardStrategy:
     def depends_on(self, deployment: DeploymentBody, annotations: Annotations | None) -> tuple[str, str] | None:
         return None
 
-    def sides(
-        self, deployment: DeploymentBody, replicasets: tuple[ReplicaSetBody, ...], annotations: Annotations | None,
-        lookup: Lookup,
-    ) -> Sides:
-        from canary.controller.snapshot import split_replicasets
-
-        canary_rs, others = split_replicasets(replicasets, deployment.template_hash)
-        return Sides(canary_rs, others)
+    def baseline(
+        self, deployment: DeploymentBody, annotations: Annotations | None, lookup: Lookup
+    ) -> tuple[DeploymentBody | None, str | None]:
+        return None, None  # the older ReplicaSets of the same Deployment are the baseline
 
     def target(self, snap: Snapshot) -> Target | None:
         canary_rs, spec = snap.canary_rs, snap.spec
@@ -64,7 +60,7 @@ class GuardStrategy:
         return Target(
             key=snap.deployment.ref, service=spec.service, window=spec.analysis.window,
             canary=Workload(namespace=ns, deployment=name, replicaset=canary_rs.name),
-            baseline=tuple(Workload(namespace=ns, deployment=name, replicaset=rs.name) for rs in snap.sides.others),
+            baseline=tuple(Workload(namespace=ns, deployment=name, replicaset=rs.name) for rs in snap.others),
         )
 
     def canary_ready(self, snap: Snapshot) -> bool:
