@@ -37,6 +37,13 @@ def scale_writes(env: Cluster, ns: str) -> int:
     return sum(1 for r in env.sim.requests if r.method == "PATCH" and r.path.startswith(prefix))
 
 
+def write_log(env: Cluster, ns: str) -> list[str]:
+    """The writes to the namespace's Deployments and ReplicaSets, oldest first (for failure messages)."""
+    prefix = f"/apis/apps/v1/namespaces/{ns}/"
+    return [f"{r.method} {r.path.removeprefix(prefix)}" for r in env.sim.requests
+            if r.method in ("PUT", "PATCH", "POST") and r.path.startswith(prefix)]
+
+
 def setup(env: Cluster, ns: str, name: str = "checkout", **slo: Any) -> None:
     env.namespace(ns)
     env.slo(ns, "checkout", service=name, slack=True, **slo)
@@ -63,9 +70,10 @@ def test_rejected_template_applied_again_has_no_ready_pod_within_seconds_and_sta
             wait_for("no ready pod of the rejected template", lambda: ready_pods(env, ns, "checkout", "bad") == 0,
                      timeout=5, every=0.05)
             reaction = env.writes_to(ns, "checkout") + scale_writes(env, ns) - writes
-            # One Deployment write (pause + status), one ReplicaSet scale, the Slack delivery noted (and at
-            # most one retry of a write that met a 409 Conflict with it).
-            assert reaction <= 4, f"{reaction} writes: contained by its reaction to one watch event, not a loop"
+            # The re-apply itself, one Deployment write (pause + status), one ReplicaSet scale, the Slack
+            # delivery noted (and at most one retry of a write that met a 409 Conflict with it).
+            assert reaction <= 4, (f"{reaction} writes: contained by its reaction to one watch event, not a loop: "
+                                   f"{write_log(env, ns)[-reaction:]}")
             frozen = env.wait_phase(ns, "checkout", "Frozen")
             assert frozen.freeze_cause is not None and frozen.freeze_cause.value == "rejected-template"
             wait_for("the stable ReplicaSet back at full size", lambda: ready_pods(env, ns, "checkout", "v1") == 4)

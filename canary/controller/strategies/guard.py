@@ -146,7 +146,8 @@ def _scale_down_rejected(snap: Snapshot, status: CanaryStatus, *, paused: bool) 
         return ()
     scales = [ScaleReplicaSet(stable.name, snap.deployment.spec_replicas, stable.resource_version)] \
         if paused and rejected and stable.pods == 0 else []
-    return (*scales, *(ScaleReplicaSet(rs.name, 0, rs.resource_version) for rs in rejected))
+    # A ReplicaSet already scaled to 0 whose pods are still terminating needs no second write.
+    return (*scales, *(ScaleReplicaSet(rs.name, 0, rs.resource_version) for rs in rejected if rs.spec_replicas > 0))
 
 
 GUARD = GuardStrategy()
