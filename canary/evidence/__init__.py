@@ -6,8 +6,9 @@ returns an `Evidence` (model.py); `enrich.py` runs it after a rollback, off the 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from canary import lazy
 
 if TYPE_CHECKING:
     from canary.evidence.collect import EvidenceCollector, collect_quietly
@@ -38,10 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _EXPORTS)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from canary import lazy
 
 if TYPE_CHECKING:
     from canary.judge.verdict import DEFAULT_ALPHA, judge
@@ -18,10 +19,4 @@ submodule, so `import canary.X.y` costs only what `y` needs)."""
 __all__ = ["DEFAULT_ALPHA", "judge"]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _EXPORTS)

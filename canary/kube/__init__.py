@@ -3,8 +3,9 @@ Deployment writes, all on plain JSON dicts through the official `kubernetes` cli
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from canary import lazy
 
 if TYPE_CHECKING:
     from canary.kube.client import KubeConfigError, load_api_client
@@ -85,10 +86,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _EXPORTS)
