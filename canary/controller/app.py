@@ -118,7 +118,7 @@ class ControllerApp:
             self.api_client, DEPLOYMENTS, self._on_deployment, namespaces=namespaces, resync_seconds=s.resync_seconds
         )
         self.replicaset_informer = Informer(
-            self.api_client, REPLICASETS, lambda kind, obj: None, namespaces=namespaces, resync_seconds=None
+            self.api_client, REPLICASETS, self._on_replicaset, namespaces=namespaces, resync_seconds=None
         )
         self.configmap_informer = Informer(
             self.api_client, CONFIGMAPS, self._on_configmap, namespaces=namespaces, label_selector=SLO_SELECTOR,
@@ -260,6 +260,9 @@ class ControllerApp:
 
     def _on_deployment(self, kind: str, obj: JsonObject) -> None:
         self.runtime.on_deployment(kind, obj)
+
+    def _on_replicaset(self, kind: str, obj: JsonObject) -> None:
+        self.runtime.on_replicaset(kind, obj)
 
     def _on_configmap(self, kind: str, obj: JsonObject) -> None:
         self.runtime.on_configmap(kind, obj)

@@ -133,6 +133,7 @@ class Executor:
         if written.status == "written":
             self._tell(plan, snap, outcome, started)
         elif written.status != "unchanged":
+            # conflict: changed since the Snapshot; the informer's event brings the new state to decide on
             log.info("no write for %s (%s): %s", snap.deployment.ref, written.status, written.reason)
         return written
 
@@ -151,10 +152,9 @@ class Executor:
     def apply(self, change: StatusChange) -> None:
         """A delivery or evidence record from another thread, written here (on the worker)."""
         written = self.writer.write(change.ref, change.apply)
-        if isinstance(change, StoreEvidence) and written.status == "written" and written.deployment is not None:
-            evidence = change.event.evidence
-            self.events.record(written.deployment, "Warning", "RollbackEvidence", evidence.summary() if evidence
-                               else "")
+        evidence = change.event.evidence if isinstance(change, StoreEvidence) else None
+        if evidence is not None and written.status == "written" and written.deployment is not None:
+            self.events.record(written.deployment, "Warning", "RollbackEvidence", evidence.summary())
         if written.status not in ("written", "unchanged", "not-found"):
             log.warning("status of Deployment %s/%s not updated (%s): %s", *change.ref, written.status, written.reason)
 

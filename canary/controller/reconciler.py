@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,8 +15,6 @@ from canary.controller.executor import Executor
 from canary.controller.machine import Decision, decide
 from canary.controller.plan import plan, worth_writing
 from canary.controller.snapshot import Snapshot
-
-log = logging.getLogger(__name__)
 
 
 class Reconciler:
@@ -42,7 +39,5 @@ class Reconciler:
             decision, snap, snap.strategy, outcome=counted, now=now,
             has_destination=lambda event: slo is not None and bool(sinks.destinations(event, slo)),
         )
-        written = self.executor.execute(the_plan, snap, counted, started)
-        if written is not None and written.status == "conflict":
-            log.info("%s changed since it was read: deciding again on the next event", snap.deployment.ref)
+        self.executor.execute(the_plan, snap, counted, started)
         return decision

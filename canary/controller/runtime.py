@@ -106,6 +106,8 @@ class Runtime:
         self._index_lock = threading.RLock()
         self._scheduled: dict[tuple[str, str], float] = {}
         """Guarded Deployment -> its analysis interval (what keeps a tick job alive)."""
+        self._guarded: set[tuple[str, str]] = set()
+        """Deployments annotated canary.mop.dev/enabled (their ReplicaSets' changes reconcile them)."""
         self._depends_on: dict[tuple[str, str], tuple[str, str]] = {}
         """Deployment -> the other Deployment its decisions read (canary mode: its baseline)."""
         self._worker = threading.Thread(target=self._work, name="canary-worker", daemon=True)
@@ -167,6 +169,7 @@ class Runtime:
             return
         resolved = self.configurator.resolve(body)
         with self._index_lock:
+            self._guarded.add(key)
             other = resolved.strategy.depends_on(body, resolved.annotations)
             if other is not None:
                 self._depends_on[key] = other
@@ -180,6 +183,21 @@ class Runtime:
             self._sweep_ticks()
         self._enqueue(_Reconcile(*key))
         self._reconcile_dependents_of(key)
+
+    def on_replicaset(self, kind: str, replicaset: JsonObject) -> None:
+        """Informer handler: a change of a guarded Deployment's ReplicaSet (pods becoming ready, scaled
+        down) reconciles the Deployment, so no decision waits for a tick on a ReplicaSet it reads."""
+        try:
+            body = ReplicaSetBody(replicaset)
+            for ref in body.metadata.get("ownerReferences") or []:
+                if isinstance(ref, dict) and ref.get("kind") == "Deployment" and ref.get("name"):
+                    key = (body.namespace, str(ref["name"]))
+                    with self._index_lock:
+                        guarded = key in self._guarded
+                    if guarded:
+                        self._enqueue(_Reconcile(*key))
+        except Exception:
+            log.exception("%s of a ReplicaSet could not be handled; the controller carries on", kind)
 
     def on_configmap(self, kind: str, configmap: JsonObject) -> None:
         try:
@@ -201,6 +219,7 @@ class Runtime:
     def _forget(self, key: tuple[str, str]) -> None:
         """A Deployment that is gone or opted out: no tick for it, no metric label sets."""
         with self._index_lock:
+            self._guarded.discard(key)
             self._scheduled.pop(key, None)
             self._depends_on.pop(key, None)
             self._sweep_ticks()

@@ -130,8 +130,8 @@ class Snapshot:
 
     @property
     def target(self) -> Target | None:
-        spec = self.spec
-        return self.strategy.target(self) if spec is not None else None
+        """What the sources measure; None when there is nothing to compare yet."""
+        return self.strategy.target(self)
 
     @property
     def guarded_state(self) -> tuple[object, ...]:
