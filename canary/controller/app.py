@@ -49,6 +49,8 @@ from canary.sources.tempo import TempoSettings, TempoSource
 log = logging.getLogger(__name__)
 
 SLO_SELECTOR = "canary.mop.dev/slo-config"
+STOP_FLUSH_SECONDS = 10.0
+"""A clean stop waits at most this long for the worker to record the deliveries made while stopping."""
 MAX_SOURCES = 16
 """Mimir sources kept for distinct SLO `metrics` settings (each holds a connection pool)."""
 
@@ -191,10 +193,22 @@ class ControllerApp:
         return self
 
     def stop(self, release_lease: bool = True) -> None:
-        """Stop everything (once); `release_lease=False` simulates a crash for failover tests."""
+        """Stop everything (once); `release_lease=False` simulates a crash for failover tests.
+
+        A clean stop first makes no more decisions, lets the evidence and the messages under way finish
+        (bounded), and records their deliveries while it still leads: a message already sent is never
+        sent again by the next leader."""
         if self._stopped:
             return
         self._stopped = True
+        if release_lease and self.runtime.is_leader:
+            self.runtime.quiesce()
+            if isinstance(self.notifications, EnrichingNotifications):
+                self.notifications.wait_idle(self.settings.evidence_timeout_seconds)
+            self.notifier.close()
+            if not self.runtime.flush(STOP_FLUSH_SECONDS):
+                log.warning("deliveries not all recorded within %gs; the next leader may send them again",
+                            STOP_FLUSH_SECONDS)
         if self.elector is not None:
             self.elector.stop(release=release_lease)
         self.runtime.stop()

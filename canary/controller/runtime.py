@@ -54,6 +54,13 @@ class _Tick:
     interval: float
 
 
+@dataclass(frozen=True, eq=False)
+class _Flush:
+    """Reached by the worker once everything queued before it is done."""
+
+    done: threading.Event
+
+
 class Cache(Protocol):
     """The informers' view of the cluster (no API request)."""
 
@@ -95,11 +102,13 @@ class Runtime:
         self.metrics = metrics
         self.cache = cache
         self.clock = clock
-        self._queue: queue.Queue[_Reconcile | _Tick | StatusChange | None] = queue.Queue()
+        self._queue: queue.Queue[_Reconcile | _Tick | StatusChange | _Flush | None] = queue.Queue()
         self._pending: set[_Reconcile | _Tick] = set()
         self._pending_lock = threading.Lock()
         self._leader = threading.Event()
         self._stopping = threading.Event()
+        self._deciding = threading.Event()
+        self._deciding.set()
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._jobs: dict[float, str] = {}
         """Tick job id per interval in use."""
@@ -119,6 +128,18 @@ class Runtime:
     def start(self) -> None:
         self._scheduler.start()
         self._worker.start()
+
+    def quiesce(self) -> None:
+        """A clean stop begins: no more decisions (reconciles, ticks); status changes are still written."""
+        self._deciding.clear()
+        if self._scheduler.running:
+            self._scheduler.pause()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued so far is done (the deliveries of a clean stop); False on timeout."""
+        marker = _Flush(threading.Event())
+        self._queue.put(marker)
+        return marker.done.wait(timeout)
 
     def stop(self) -> None:
         if self._stopping.is_set():
@@ -269,9 +290,14 @@ class Runtime:
             item = self._queue.get()
             if item is None:
                 return
+            if isinstance(item, _Flush):
+                item.done.set()
+                continue
             if isinstance(item, _Reconcile | _Tick):
                 with self._pending_lock:
                     self._pending.discard(item)
+                if not self._deciding.is_set():
+                    continue
             if not self._leader.is_set():
                 continue
             try:

@@ -4,6 +4,8 @@ conflicts, a leader that dies, manual aborts."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import httpx
 
@@ -149,6 +151,35 @@ def test_undelivered_rollback_message_is_sent_once_after_a_restart(env: Cluster)
     with env.controller():
         env.wait_phase(ns, "checkout", "RolledBack")
     assert len(env.slack_messages(ns, "checkout")) == 1
+
+
+def test_a_message_sent_while_the_controller_stops_is_recorded_and_never_sent_again(env: Cluster) -> None:
+    """A clean stop (a rolling update of the controller) waits for the message under way and records its
+    delivery while it still leads, so the next leader does not send it a second time."""
+    ns = "res-stop-sending"
+    guarded(env, ns)
+    env.slack.set_default(Reply.hang_up())  # Slack holds the request until released
+    try:
+        with env.controller() as app:
+            env.wait_phase(ns, "checkout", "Succeeded")
+            env.set_image(ns, "checkout", "bad")
+            env.wait_phase(ns, "checkout", "RolledBack")
+            assert env.slack.wait_for(1, 30), "the rollback message is on its way"
+            stopping = threading.Thread(target=app.stop)
+            stopping.start()
+            time.sleep(0.5)  # the stop has begun while Slack still holds the message
+            env.slack.release()
+            stopping.join(30)
+            assert not stopping.is_alive()
+            status = env.status(ns, "checkout")
+            assert status is not None and not status.outbox, "recorded as delivered before the lease was let go"
+            assert [str(k).split("|")[0].rsplit(":", 1)[1] for k in status.delivered] == ["rolled-back"]
+    finally:
+        env.slack.set_default(Reply.ok())
+    with env.controller():
+        env.wait_phase(ns, "checkout", "RolledBack")
+        wait_for("a look at every guarded Deployment", lambda: True)
+    assert len([m for m in env.slack_messages(ns, "checkout") if "rolled back" in m["text"]]) == 1
 
 
 def test_slack_refusing_the_channel_is_a_warning_event(env: Cluster) -> None:
