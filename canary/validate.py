@@ -86,10 +86,8 @@ class Validation:
     def _add_document(self, doc: Mapping[str, Any], source: str, index: int | None, default_namespace: str | None,
                       slos_only: bool) -> None:
         kind = doc.get("kind")
-        if kind == KIND:
-            errors, warnings = lint_slo(doc, source, index, default_namespace)
-            self.errors.extend(errors)
-            self.warnings.extend(warnings)
+        if kind == KIND:  # its refusals come with parse_documents' errors (the controller refuses them too)
+            self.warnings.extend(lint_slo(doc, source, index, default_namespace)[1])
         elif kind == "ConfigMap" and not slos_only:
             where = source if index is None else f"{source} (document {index + 1})"
             self._add_configmap(doc, where)

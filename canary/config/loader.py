@@ -185,6 +185,8 @@ def _parse_document(doc: Any, index: int, source: str, default_namespace: str | 
             ))
             return
         data["metadata"] = {**data["metadata"], "namespace": default_namespace}
+    mistakes, _ = lint_slo(doc, source, index, default_namespace)
+    result.errors.extend(mistakes)  # valid values its author almost surely did not mean: refused all the same
     try:
         slo = ServiceSLO.model_validate(data)
     except ValidationError as exc:
@@ -195,6 +197,8 @@ def _parse_document(doc: Any, index: int, source: str, default_namespace: str | 
             result.errors.append(
                 ConfigError(source=source, document=index, object=name, field=_field_path(err["loc"]), reason=reason)
             )
+        return
+    if mistakes:
         return
     problems = _query_problems(slo)
     if problems:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from canary.config.loader import ConfigError
 from canary.config.slo import ServiceSLO, ServiceSLOSpec, default_slo
 from canary.controller.annotations import AnnotationError, Annotations, parse_annotations
 from canary.controller.strategies import Strategy, strategy_for
@@ -14,6 +15,10 @@ from canary.kube.bodies import DeploymentBody
 
 class SLOIndex(Protocol):
     def get(self, namespace: str, name: str) -> ServiceSLO | None: ...
+
+    def problem(self, namespace: str, name: str) -> ConfigError | None:
+        """Why a ServiceSLO of that name was refused, if one was."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class Configurator:
         strategy = strategy_for(ann)
         if ann.slo:
             slo = self.slos.get(ns, ann.slo)
+            refused = self.slos.problem(ns, ann.slo) if slo is None else None
+            if refused is not None:
+                return Config(strategy, ann, None, None, f"annotation canary.mop.dev/slo: {refused}")
             if slo is None:
                 return Config(
                     strategy, ann, None, None,

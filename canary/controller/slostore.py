@@ -31,6 +31,16 @@ class SLOStore:
                         return slo
         return None
 
+    def problem(self, namespace: str, name: str) -> ConfigError | None:
+        """Why the ServiceSLO `name` of `namespace` was refused, when a ConfigMap holds it but it is invalid."""
+        ref = f"{namespace}/{name}"
+        with self._lock:
+            for key in sorted(k for k in self._errors if k[0] == namespace):
+                for error in self._errors[key]:
+                    if error.object == ref:
+                        return error
+        return None
+
     def errors(self) -> list[ConfigError]:
         """Every invalid document, and every SLO defined again in another ConfigMap of its namespace."""
         with self._lock:

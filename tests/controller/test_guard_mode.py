@@ -122,6 +122,13 @@ def test_invalid_annotation_is_reported_and_nothing_changes(env: Cluster) -> Non
         st2 = env.wait_phase(ns, "unknown-slo", "Invalid")
         assert "nope" in st2.message
         assert not env.get(ns, "broken")["spec"].get("paused")
+        # A ServiceSLO its author almost surely got wrong (99.5% written as a fraction) is refused, and the
+        # Deployment that names it says why, with the ConfigMap and the field.
+        env.slo(ns, "fraction", service="checkout", objectives={"availability": 0.995})
+        env.deployment(ns, "fraction-slo", "v1", annotations={**ENABLED, "canary.mop.dev/slo": "fraction"})
+        st3 = env.wait_phase(ns, "fraction-slo", "Invalid")
+        assert f"ConfigMap {ns}/slo-fraction" in st3.message and "spec.objectives.availability" in st3.message
+        assert "did you mean 99.5?" in st3.message
 
 
 def test_deployments_without_the_annotation_are_never_touched(env: Cluster) -> None:

@@ -41,6 +41,9 @@ class SLOs:
     def get(self, namespace: str, name: str) -> ServiceSLO | None:
         return self.slo
 
+    def problem(self, namespace: str, name: str) -> None:
+        return None
+
 
 def snapshot(
     status: CanaryStatus, *, labels: dict[str, str] | None = None, baseline: dict[str, Any] | None = None,
