@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from canary.config.slo import MAX_COUNT, MIN_INTERVAL, RollbackAction, ServiceSLOSpec, object_name_problem
+from canary.config.slo import (
+    MAX_COUNT,
+    MAX_WINDOW,
+    MIN_INTERVAL,
+    MIN_WINDOW,
+    InconclusivePolicy,
+    RollbackAction,
+    ServiceSLOSpec,
+    object_name_problem,
+)
 from canary.config.units import parse_duration
 
 PREFIX = "canary.mop.dev/"
@@ -22,6 +33,8 @@ INTERVAL = PREFIX + "interval"
 FAILED_CHECKS = PREFIX + "failed-checks"
 SUCCESSFUL_CHECKS = PREFIX + "successful-checks"
 ROLLBACK_ACTION = PREFIX + "rollback-action"
+MAX_DURATION = PREFIX + "max-duration"
+ON_INCONCLUSIVE = PREFIX + "on-inconclusive"
 SLACK_CHANNEL = PREFIX + "slack-channel"
 ABORT = PREFIX + "abort"
 SKIP = PREFIX + "skip"
@@ -31,6 +44,7 @@ REQUESTS = (ABORT, SKIP, PROMOTE, RETRY)
 """One-shot requests: each is consumed (acted on or refused) by the first reconcile that sees it."""
 
 _BOOLEANS = {"true": True, "false": False}
+C = TypeVar("C", bound=StrEnum)
 _HASH_LENGTH = 16
 
 
@@ -50,6 +64,8 @@ class Annotations(BaseModel):
     failed_checks: int | None = None
     successful_checks: int | None = None
     rollback_action: RollbackAction | None = None
+    max_duration: float | None = None
+    on_inconclusive: InconclusivePolicy | None = None
     slack_channel: str | None = None
     abort: str | None = None
     """A request: "true" (the revision under analysis) or the template hash it was issued for."""
@@ -66,6 +82,8 @@ class Annotations(BaseModel):
                     "interval": self.interval,
                     "failed_checks": self.failed_checks,
                     "successful_checks": self.successful_checks,
+                    "max_duration": self.max_duration,
+                    "on_inconclusive": self.on_inconclusive,
                 }.items()
                 if v is not None
             }
@@ -104,6 +122,17 @@ def _request(annotations: Mapping[str, str], key: str) -> str | None:
     )
 
 
+def _choice(annotations: Mapping[str, str], key: str, choices: type[C]) -> C | None:
+    raw = annotations.get(key)
+    if raw is None:
+        return None
+    try:
+        return choices(raw.strip())
+    except ValueError:
+        allowed = ", ".join(c.value for c in choices)
+        raise AnnotationError(f"annotation {key}: {raw!r} is not one of {allowed}") from None
+
+
 def _count(annotations: Mapping[str, str], key: str) -> int | None:
     raw = annotations.get(key)
     if raw is None:
@@ -139,26 +168,28 @@ def parse_annotations(annotations: Mapping[str, str] | None) -> Annotations:
             raise AnnotationError(f"annotation {INTERVAL}: {exc}") from None
         if interval < MIN_INTERVAL:
             raise AnnotationError(f"annotation {INTERVAL}: {ann[INTERVAL]!r} is shorter than {MIN_INTERVAL:g}s")
-    action = None
-    if ROLLBACK_ACTION in ann:
+    max_duration = None
+    if MAX_DURATION in ann:
         try:
-            action = RollbackAction(ann[ROLLBACK_ACTION].strip())
-        except ValueError:
-            allowed = ", ".join(a.value for a in RollbackAction)
-            raise AnnotationError(
-                f"annotation {ROLLBACK_ACTION}: {ann[ROLLBACK_ACTION]!r} is not one of {allowed}"
-            ) from None
+            max_duration = parse_duration(ann[MAX_DURATION])
+        except ValueError as exc:
+            raise AnnotationError(f"annotation {MAX_DURATION}: {exc}") from None
+        if not MIN_WINDOW <= max_duration <= MAX_WINDOW:
+            raise AnnotationError(f"annotation {MAX_DURATION}: {ann[MAX_DURATION]!r} is not between "
+                                  f"{MIN_WINDOW:g}s and {MAX_WINDOW / 86400:g} days")
     channel = ann.get(SLACK_CHANNEL)
     if channel is not None and (not channel.strip() or len(channel) > 80 or any(c.isspace() for c in channel)):
         raise AnnotationError(f"annotation {SLACK_CHANNEL}: {channel!r} is not a Slack channel name")
     return Annotations(
         enabled=_bool(ann, ENABLED),
+        max_duration=max_duration,
+        on_inconclusive=_choice(ann, ON_INCONCLUSIVE, InconclusivePolicy),
         slo=_name(ann, SLO),
         baseline=_name(ann, BASELINE),
         interval=interval,
         failed_checks=_count(ann, FAILED_CHECKS),
         successful_checks=_count(ann, SUCCESSFUL_CHECKS),
-        rollback_action=action,
+        rollback_action=_choice(ann, ROLLBACK_ACTION, RollbackAction),
         slack_channel=channel.strip() if channel else None,
         abort=_request(ann, ABORT),
         skip=_request(ann, SKIP),
