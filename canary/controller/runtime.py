@@ -79,7 +79,7 @@ class Cache(Protocol):
 
 class Runtime:
     """Owns the work queue, the tick jobs and the worker. Informers and leader election are wired
-    by the caller (see canary.controller.app), which calls `on_deployment`, `on_configmap` and
+    by the caller (see canary.controller.app), which calls `on_deployment`, `on_replicaset`, `on_configmap` and
     `set_leader`. The worker is the only thread that writes: reconciles, and the `StatusChange`s other
     threads `submit`."""
 
