@@ -56,7 +56,7 @@ def test_manual_promotion_waits_for_the_annotation(env: Cluster) -> None:
     with env.controller():
         env.wait_phase(ns, "cart-canary", "Succeeded")
         env.set_image(ns, "cart-canary", "v2")
-        waiting = env.wait_phase(ns, "cart-canary", "Promoting", timeout=60)
+        waiting = env.wait_phase(ns, "cart-canary", "Promoting", timeout=120)
         assert waiting.checks_passed >= 3
         wait_for("two more checks while waiting", lambda: (s := env.status(ns, "cart-canary")) is not None
                  and s.looks >= waiting.looks + 2)

@@ -86,7 +86,7 @@ def test_template_changed_mid_analysis_restarts_the_analysis(env: Cluster) -> No
             st = env.status(ns, name)
             return st is not None and st.template_hash != first.template_hash
         wait_for("a new analysis of the new template", restarted)
-        st = env.wait_phase(ns, name, "Promoting", "Succeeded", timeout=60)
+        st = env.wait_phase(ns, name, "Promoting", "Succeeded", timeout=120)
         assert st.checks_failed == 0 and env.image(ns, name) == "v2"
         assert first.template_hash not in st.rejected
 

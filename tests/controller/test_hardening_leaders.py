@@ -100,5 +100,5 @@ def test_interval_floor_and_tick_jobs_follow_the_deployments(env: Cluster) -> No
         wait_for("the job of a deleted Deployment removed", lambda: app.runtime.tick_intervals == [2.0, 4.0000001])
         env.annotate(ns, "nearly-four", {"canary.mop.dev/enabled": "false"})
         wait_for("the job of an opted-out Deployment removed", lambda: app.runtime.tick_intervals == [2.0])
-        st = env.roll_out(ns, "fast", "v2", "Succeeded", "RolledBack", timeout=60)
+        st = env.roll_out(ns, "fast", "v2", "Succeeded", "RolledBack", timeout=120)
         assert st.phase.value == "Succeeded", "a floored interval still analyses"
