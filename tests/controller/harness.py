@@ -145,8 +145,13 @@ class Cluster:
             st = self.status(namespace, name)
             return st if st is not None and st.phase.value in phases else None
 
-        return wait_for(f"{namespace}/{name} in phase {'/'.join(phases)} (now {self.phase(namespace, name)})",
-                        probe, timeout)
+        was = self.phase(namespace, name)
+        try:
+            return wait_for(f"{namespace}/{name} in phase {'/'.join(phases)}", probe, timeout)
+        except AssertionError as exc:
+            st = self.status(namespace, name)
+            seen = f"{st.phase.value}, {st.looks} looks, {st.message!r}" if st else "no status"
+            raise AssertionError(f"{exc} (it was {was} when the wait began; now {seen})") from None
 
     def slack_messages(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages if f"{namespace}/{name}" in str(m.get("text", ""))]
