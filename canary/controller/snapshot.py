@@ -20,7 +20,7 @@ from canary.controller.status import STATUS_ANNOTATION, CanaryStatus, read_statu
 from canary.controller.strategies import STOPS_SERVING, Strategy
 from canary.kube.bodies import DeploymentBody, ReplicaSetBody
 from canary.kube.wire import JsonObject
-from canary.samples import Target
+from canary.samples import Target, Workload
 from canary.vocabulary import CHECKED_PHASES, CanaryPhase
 
 GITOPS_MANAGERS = {
@@ -132,6 +132,15 @@ class Snapshot:
     def target(self) -> Target | None:
         """What the sources measure; None when there is nothing to compare yet."""
         return self.strategy.target(self)
+
+    def compare(self, canary: Workload, baseline: tuple[Workload, ...]) -> Target | None:
+        """The Target of this Deployment's SLO for these workloads (the strategies say which); None
+        without a usable SLO."""
+        spec = self.spec
+        if spec is None:
+            return None
+        return Target(key=self.deployment.ref, service=spec.service, window=spec.analysis.window,
+                      canary=canary, baseline=baseline)
 
     @property
     def guarded_state(self) -> tuple[object, ...]:

@@ -49,15 +49,12 @@ class CanaryStrategy:
         return baseline, None
 
     def target(self, snap: Snapshot) -> Target | None:
-        baseline, spec = snap.baseline, snap.spec
-        if baseline is None or spec is None:
+        baseline = snap.baseline
+        if baseline is None:
             return None
         ns, name = snap.deployment.key
-        return Target(
-            key=snap.deployment.ref, service=spec.service, window=spec.analysis.window,
-            canary=Workload(namespace=ns, deployment=name),
-            baseline=(Workload(namespace=ns, deployment=baseline.name),),
-        )
+        return snap.compare(Workload(namespace=ns, deployment=name),
+                            (Workload(namespace=ns, deployment=baseline.name),))
 
     def canary_ready(self, snap: Snapshot) -> bool:
         return snap.deployment.ready_replicas > 0

@@ -53,14 +53,13 @@ class GuardStrategy:
         return None, None  # the older ReplicaSets of the same Deployment are the baseline
 
     def target(self, snap: Snapshot) -> Target | None:
-        canary_rs, spec = snap.canary_rs, snap.spec
-        if canary_rs is None or spec is None:
+        canary_rs = snap.canary_rs
+        if canary_rs is None:
             return None
         ns, name = snap.deployment.key
-        return Target(
-            key=snap.deployment.ref, service=spec.service, window=spec.analysis.window,
-            canary=Workload(namespace=ns, deployment=name, replicaset=canary_rs.name),
-            baseline=tuple(Workload(namespace=ns, deployment=name, replicaset=rs.name) for rs in snap.others),
+        return snap.compare(
+            Workload(namespace=ns, deployment=name, replicaset=canary_rs.name),
+            tuple(Workload(namespace=ns, deployment=name, replicaset=rs.name) for rs in snap.others),
         )
 
     def canary_ready(self, snap: Snapshot) -> bool:
